@@ -1,0 +1,28 @@
+"""asgi_translate: serve OpenAI Chat Completions, OpenAI Responses and Anthropic Messages from any
+LLM server that speaks one of them, as ASGI middleware or as a standalone proxy."""
+
+from ._errors import (
+    RequestTranslationError,
+    StreamTranslationError,
+    TranslateError,
+    UnsupportedFeatureError,
+    UpstreamError,
+)
+from ._middleware import TranslateMiddleware
+from ._models import ModelMap
+from ._routes import Route, SchemaName
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ModelMap",
+    "RequestTranslationError",
+    "Route",
+    "SchemaName",
+    "StreamTranslationError",
+    "TranslateError",
+    "TranslateMiddleware",
+    "UnsupportedFeatureError",
+    "UpstreamError",
+    "__version__",
+]

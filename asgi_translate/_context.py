@@ -1,0 +1,42 @@
+"""Per-request facts that renderers, decoders and encoders share: injectable ids and clock.
+
+A :class:`Context` is built once per translated request by the middleware and handed to the
+request's decoder and encoder; nothing here is shared between requests.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._canonical import Request
+
+IdFactory = Callable[[str], str]
+Clock = Callable[[], float]
+
+
+def random_id(prefix: str) -> str:
+    """``prefix`` + 24 random hex digits, the shape of the providers' own ids."""
+    return prefix + secrets.token_hex(12)
+
+
+@dataclass(slots=True)
+class Context:
+    """What one translated exchange knows besides the bytes flowing through it."""
+
+    #: The client's request in canonical form (after model mapping, ``request.model`` is the
+    #: upstream's name; ``client_model`` is what the client asked for and sees in responses).
+    request: Request
+    client_model: str
+    #: The client's request JSON as received: Responses echoes several of its fields.
+    client_body: dict[str, Any] = field(default_factory=dict)
+    new_id: IdFactory = random_id
+    clock: Clock = time.time
+    #: ``max_tokens`` sent to a Messages upstream when the client gave none.
+    default_max_tokens: int = 4096
+
+    def now(self) -> int:
+        return int(self.clock())

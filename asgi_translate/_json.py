@@ -1,0 +1,57 @@
+"""JSON for the hot path: orjson when installed (the ``fast`` extra), the stdlib otherwise.
+
+Output is compact either way (no spaces after separators, non-ASCII kept as UTF-8), so the two
+produce the same bytes for the same value and tests pass with or without orjson.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+try:  # pragma: no cover - depends on the environment
+    import orjson
+except ImportError:  # pragma: no cover
+    orjson = None  # type: ignore[assignment]
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+if orjson is not None:
+    _orjson_loads = orjson.loads
+    _orjson_dumps = orjson.dumps
+
+    def loads(data: str | bytes) -> Any:
+        return _orjson_loads(data)
+
+    def dumps(value: Any) -> str:
+        return _orjson_dumps(value).decode()
+
+    def dumpb(value: Any) -> bytes:
+        return _orjson_dumps(value)
+
+    BACKEND = "orjson"
+else:  # pragma: no cover
+    loads = json.loads  # type: ignore[assignment]
+
+    def dumps(value: Any) -> str:
+        return _encoder.encode(value)
+
+    def dumpb(value: Any) -> bytes:
+        return _encoder.encode(value).encode()
+
+    BACKEND = "json"
+
+
+def loads_object(data: str | bytes) -> dict[str, Any]:
+    """Parse a request or response body that must be a JSON object.
+
+    Raises ``ValueError`` for anything else, including nesting deep enough to exhaust the
+    stdlib parser's recursion (orjson stops at depth 1024 by itself).
+    """
+    try:
+        value = loads(data)
+    except RecursionError:
+        raise ValueError("JSON is nested too deeply") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+    return value

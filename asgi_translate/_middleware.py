@@ -1,0 +1,290 @@
+"""TranslateMiddleware: stateless configuration and routing; one _Responder per translated request.
+
+The shape follows Starlette's GZipMiddleware: the middleware object holds only immutable
+configuration, and every matching request gets a responder that wraps ``receive`` and ``send``.
+Everything that matches no route (other paths and methods, websockets, lifespan) goes to the
+wrapped app untouched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import _json
+from ._canonical import StreamError
+from ._context import Clock, Context, IdFactory, random_id
+from ._errors import ErrorInfo, RequestTranslationError, TranslateError
+from ._models import ModelMap
+from ._pipeline import StreamTranslator, logger
+from ._routes import Route, SchemaName, check_schema, default_routes
+from .schemas import Codec, get_codec
+
+DEFAULT_MAX_BODY_SIZE = 32 * 1024 * 1024
+# Upstream error bodies and JSON responses are buffered whole; an answer larger than this is
+# not a chat completion but a misbehaving upstream.
+MAX_RESPONSE_SIZE = 64 * 1024 * 1024
+
+
+class TranslateMiddleware:
+    """Serve every LLM schema from an app (or remote server) that speaks one of them.
+
+    ``TranslateMiddleware(app, upstream="chat")`` answers ``POST /v1/messages`` and
+    ``POST /v1/responses`` through the app's ``POST /v1/chat/completions``. ``routes`` adds or
+    replaces routes for other paths. All options are keyword-only.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        upstream: SchemaName | None = None,
+        routes: Sequence[Route] = (),
+        default_max_tokens: int | Mapping[str, int] = 4096,
+        model_map: Mapping[str, str] | ModelMap | None = None,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        id_factory: IdFactory = random_id,
+        clock: Clock = time.time,
+    ) -> None:
+        if upstream is None and not routes:
+            raise ValueError("TranslateMiddleware needs upstream='chat'|'messages'|'responses' or routes=[Route(...)]")
+        self.app = app
+        all_routes = [*routes, *(default_routes(check_schema(upstream, "upstream")) if upstream else [])]
+        # The first route for a path wins, so explicit routes override the defaults.
+        self.routes: dict[str, Route] = {}
+        for route in all_routes:
+            self.routes.setdefault(route.path, route)
+        self.default_max_tokens = default_max_tokens
+        self.model_map = model_map if isinstance(model_map, ModelMap) else ModelMap(model_map or {})
+        self.max_body_size = max_body_size
+        self.id_factory = id_factory
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            route = self.routes.get(scope["path"])
+            if route is not None and route.client != route.upstream:
+                await _Responder(self, route)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def max_tokens_for(self, model: str) -> int:
+        if isinstance(self.default_max_tokens, int):
+            return self.default_max_tokens
+        return self.default_max_tokens.get(model, self.default_max_tokens.get("*", 4096))
+
+
+class _Responder:
+    """One translated exchange: request rewrite on ``receive``, response rewrite on ``send``."""
+
+    __slots__ = (
+        "config",
+        "route",
+        "client",
+        "upstream",
+        "send",
+        "context",
+        "status",
+        "headers",
+        "mode",
+        "buffer",
+        "translator",
+        "started",
+        "finished",
+    )
+
+    def __init__(self, config: TranslateMiddleware, route: Route) -> None:
+        self.config = config
+        self.route = route
+        self.client: Codec = get_codec(route.client)
+        self.upstream: Codec = get_codec(route.upstream)
+        self.status = 200
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.mode = ""  # "stream" | "json" | "error", decided at http.response.start
+        self.buffer = bytearray()
+        self.translator: StreamTranslator | None = None
+        self.started = False  # http.response.start sent to the client
+        self.finished = False  # final http.response.body sent to the client
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.send = send
+        try:
+            body = await self._translate_request(scope, receive)
+        except TranslateError as exc:
+            await self._send_error(exc.to_info())
+            return
+        delivered = False
+
+        async def receive_translated() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            # Later calls reach the real receive, so http.disconnect gets to the inner app.
+            return await receive()
+
+        try:
+            await self.config.app(self._upstream_scope(scope, len(body)), receive_translated, self.send_translated)
+        except Exception:
+            logger.exception("asgi_translate: upstream app raised")
+            await self._abort("the upstream application failed")
+            return
+        if not self.finished:
+            await self._abort("the upstream application returned without completing its response")
+
+    # -- request ------------------------------------------------------------------------------
+
+    async def _translate_request(self, scope: Scope, receive: Receive) -> bytes:
+        raw = await self._read_body(receive)
+        try:
+            client_body = _json.loads_object(raw)
+        except ValueError as exc:
+            raise RequestTranslationError(f"Request body is not a valid JSON object: {exc}") from None
+        request = self.client.parse_request(client_body)
+        client_model = request.model
+        request.model = self.config.model_map(request.model)
+        self.context = Context(
+            request=request,
+            client_model=client_model,
+            client_body=client_body,
+            new_id=self.config.id_factory,
+            clock=self.config.clock,
+            default_max_tokens=self.config.max_tokens_for(request.model),
+        )
+        return _json.dumpb(self.upstream.render_request(request, self.context))
+
+    async def _read_body(self, receive: Receive) -> bytes:
+        limit = self.config.max_body_size
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise RequestTranslationError("Client disconnected before sending the whole request body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise RequestTranslationError(
+                    f"Request body is larger than {limit} bytes; raise max_body_size to accept it", status=413
+                )
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    def _upstream_scope(self, scope: Scope, length: int) -> Scope:
+        path = self.route.target_path
+        headers = [
+            (name, value)
+            for name, value in scope["headers"]
+            if name not in (b"content-length", b"content-type", b"accept-encoding", b"accept")
+        ]
+        headers += [
+            (b"content-length", str(length).encode()),
+            (b"content-type", b"application/json"),
+            # An inner GZipMiddleware would otherwise hand us compressed bytes to parse.
+            (b"accept-encoding", b"identity"),
+            (b"accept", b"text/event-stream" if self.context.request.stream else b"application/json"),
+        ]
+        return {**scope, "path": path, "raw_path": path.encode(), "headers": headers}
+
+    # -- response -----------------------------------------------------------------------------
+
+    async def send_translated(self, message: Message) -> None:
+        if self.finished:
+            return
+        if message["type"] == "http.response.start":
+            await self._start(message)
+        elif message["type"] == "http.response.body":
+            await self._body(message.get("body", b""), message.get("more_body", False))
+
+    async def _start(self, message: Message) -> None:
+        self.status = message["status"]
+        self.headers = [(k.lower(), v) for k, v in message.get("headers", [])]
+        content_type = next((v for k, v in self.headers if k == b"content-type"), b"")
+        if not 200 <= self.status < 300:
+            self.mode = "error"
+        elif content_type.startswith(b"text/event-stream"):
+            self.mode = "stream"
+            self.translator = StreamTranslator(
+                self.upstream.decoder(self.context), self.client.encoder(self.context)
+            )
+            await self._send_start(self.status, b"text/event-stream", None)
+        else:
+            self.mode = "json"
+
+    async def _body(self, chunk: bytes, more_body: bool) -> None:
+        if self.mode == "stream":
+            assert self.translator is not None
+            out = self.translator.feed(chunk) if chunk else b""
+            if not more_body:
+                out += self.translator.finish()
+                await self._send_body(out, more_body=False)
+            elif out:
+                await self._send_body(out, more_body=True)
+            return
+        self.buffer += chunk
+        if len(self.buffer) > MAX_RESPONSE_SIZE:
+            await self._abort("the upstream response is too large to translate")
+        elif not more_body:
+            await (self._finish_json() if self.mode == "json" else self._finish_error())
+
+    async def _finish_json(self) -> None:
+        try:
+            response = self.upstream.parse_response(_json.loads_object(bytes(self.buffer)))
+            response.model = self.context.client_model
+            payload = self.client.render_response(response, self.context)
+        except Exception:
+            logger.exception("asgi_translate: failed to translate an upstream JSON response")
+            error = ErrorInfo(502, "api_error", "asgi_translate could not translate the upstream response")
+            await self._send_error(error)
+            return
+        await self._send_json(self.status, payload)
+
+    async def _finish_error(self) -> None:
+        error = self.upstream.parse_error(self.status, bytes(self.buffer))
+        await self._send_error(error)
+
+    async def _abort(self, message: str) -> None:
+        """The upstream failed (exception, early return): end the exchange in the client's form."""
+        if self.finished:
+            return
+        if self.mode == "stream" and self.translator is not None:
+            await self._send_body(self.translator.fail(StreamError("api_error", message, 502)), more_body=False)
+        elif not self.started:
+            await self._send_error(ErrorInfo(502, "api_error", message))
+        else:  # pragma: no cover - JSON responses are sent whole, so never half-started
+            await self._send_body(b"", more_body=False)
+
+    # -- writing to the client ----------------------------------------------------------------
+
+    async def _send_error(self, error: ErrorInfo) -> None:
+        status, payload = self.client.render_error(error)
+        await self._send_json(status, payload)
+
+    async def _send_json(self, status: int, payload: dict[str, Any]) -> None:
+        body = _json.dumpb(payload)
+        await self._send_start(status, b"application/json", len(body))
+        await self._send_body(body, more_body=False)
+
+    async def _send_start(self, status: int, content_type: bytes, length: int | None) -> None:
+        kept = [(k, v) for k, v in self.headers if k not in _REPLACED_HEADERS]
+        kept.append((b"content-type", content_type))
+        if length is not None:
+            kept.append((b"content-length", str(length).encode()))
+        else:
+            kept.append((b"cache-control", b"no-cache"))
+        self.started = True
+        await self.send({"type": "http.response.start", "status": status, "headers": kept})
+
+    async def _send_body(self, body: bytes, *, more_body: bool) -> None:
+        self.finished = not more_body
+        await self.send({"type": "http.response.body", "body": body, "more_body": more_body})
+
+
+# Headers that describe the upstream's body, not ours.
+_REPLACED_HEADERS = frozenset(
+    {b"content-type", b"content-length", b"content-encoding", b"transfer-encoding", b"cache-control", b"etag"}
+)

@@ -1,0 +1,108 @@
+"""Server-sent events: an incremental decoder for upstream bytes and the encoder for client frames.
+
+The decoder follows the WHATWG event-stream parsing rules
+(https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation),
+fed with byte chunks split anywhere: mid-line, between ``\\r`` and ``\\n``, mid-UTF-8 character.
+Schema modules never see bytes or ``data:`` prefixes, only :class:`ServerSentEvent`.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class ServerSentEvent:
+    """One dispatched event. ``event`` is ``""`` when the frame had no ``event:`` line."""
+
+    data: str
+    event: str = ""
+    id: str | None = None
+    retry: int | None = None
+
+
+class SSEDecoder:
+    """Bytes in, events out, with the ``decode()``/``flush()`` protocol of httpx's decoders.
+
+    Memory is bounded by the longest single event: complete lines are consumed at once and only
+    the unfinished tail of the last line is carried to the next chunk.
+    """
+
+    __slots__ = ("_utf8", "_tail", "_skip_lf", "_data", "_event", "_last_id", "_retry")
+
+    def __init__(self) -> None:
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._tail = ""
+        # A chunk that ended in "\r" already ended its line; a "\n" opening the next chunk is
+        # the second half of that "\r\n", not an empty line.
+        self._skip_lf = False
+        self._data: list[str] = []
+        self._event = ""
+        # NOTE: per the spec, the last event id persists across events until a new id: line.
+        self._last_id: str | None = None
+        self._retry: int | None = None
+
+    def decode(self, chunk: bytes) -> list[ServerSentEvent]:
+        return self._consume(self._complete_lines(self._utf8.decode(chunk)))
+
+    def flush(self) -> list[ServerSentEvent]:
+        """End of input: an unfinished last line counts, and so does a last event that lacks its
+        blank line (servers that close the connection right after the final ``data:`` line)."""
+        lines = self._complete_lines(self._utf8.decode(b"", final=True))
+        if self._tail:
+            lines.append(self._tail)
+            self._tail = ""
+        lines.append("")
+        return self._consume(lines)
+
+    def _complete_lines(self, text: str) -> list[str]:
+        if not text:
+            return []
+        if self._skip_lf and text[0] == "\n":
+            text = text[1:]
+        self._skip_lf = text[-1:] == "\r"
+        text = self._tail + text
+        # NOTE: never str.splitlines(): it also splits on \x0b, \x1c, \u2028 and friends.
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        lines = text.split("\n")
+        self._tail = lines.pop()
+        return lines
+
+    def _consume(self, lines: list[str]) -> list[ServerSentEvent]:
+        events: list[ServerSentEvent] = []
+        for line in lines:
+            if not line:
+                if self._data:
+                    events.append(ServerSentEvent("\n".join(self._data), self._event, self._last_id, self._retry))
+                    self._data = []
+                # NOTE: per the spec, an event with no data is not dispatched but still resets its type.
+                self._event = ""
+                continue
+            if line[0] == ":":
+                continue  # comment line (keep-alive pings such as ": OPENROUTER PROCESSING")
+            name, sep, value = line.partition(":")
+            if sep and value[:1] == " ":
+                value = value[1:]
+            if name == "data":
+                self._data.append(value)
+            elif name == "event":
+                self._event = value
+            elif name == "id":
+                if "\0" not in value:
+                    self._last_id = value
+            elif name == "retry" and value.isdigit():
+                self._retry = int(value)
+        return events
+
+
+def format_event(data: str, event: str | None = None) -> bytes:
+    """Frame one event. Multi-line data becomes several ``data:`` lines, as the spec requires."""
+    if "\n" in data or "\r" in data:
+        body = "".join(f"data: {line}\n" for line in data.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    else:
+        body = f"data: {data}\n"
+    if event:
+        return f"event: {event}\n{body}\n".encode()
+    return f"{body}\n".encode()

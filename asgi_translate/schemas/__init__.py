@@ -1,0 +1,72 @@
+"""The spokes: one codec per wire schema, all with the same shape.
+
+A :class:`Codec` bundles what a schema module offers: request parsing and rendering, JSON
+response parsing and rendering, error envelopes, and the stream decoder and encoder classes.
+The middleware looks codecs up by schema name and never imports a schema module directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .._canonical import Request, Response, StreamEvent
+from .._context import Context
+from .._errors import ErrorInfo
+from .._routes import SchemaName
+from .._sse import ServerSentEvent
+
+
+class StreamDecoder(Protocol):
+    """Upstream SSE events in, canonical events out; one instance per request."""
+
+    def decode(self, event: ServerSentEvent) -> list[StreamEvent]: ...
+
+    def flush(self) -> list[StreamEvent]:
+        """The upstream stream ended. Emit what is still owed: block stops and a ``Finish`` when
+        the stream ended cleanly, a ``StreamError`` when it was cut before its terminator."""
+        ...
+
+
+class StreamEncoder(Protocol):
+    """Canonical events in, client SSE bytes out; one instance per request. After a ``Finish``
+    or ``StreamError`` it has written its terminator and ignores anything further."""
+
+    def encode(self, event: StreamEvent) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Codec:
+    """Everything one wire schema knows how to read and write."""
+
+    name: SchemaName
+    #: Client request JSON -> canonical request; raises RequestTranslationError naming the field.
+    parse_request: Callable[[dict[str, Any]], Request]
+    #: Canonical request -> upstream request JSON.
+    render_request: Callable[[Request, Context], dict[str, Any]]
+    #: Upstream JSON response -> canonical response.
+    parse_response: Callable[[dict[str, Any]], Response]
+    #: Canonical response -> client JSON response.
+    render_response: Callable[[Response, Context], dict[str, Any]]
+    #: Upstream non-2xx status and body (any bytes, maybe not JSON) -> error.
+    parse_error: Callable[[int, bytes], ErrorInfo]
+    #: Error -> client status and envelope.
+    render_error: Callable[[ErrorInfo], tuple[int, dict[str, Any]]]
+    decoder: Callable[[Context], StreamDecoder]
+    encoder: Callable[[Context], StreamEncoder]
+
+
+def get_codec(name: SchemaName) -> Codec:
+    """The codec for a schema name (modules are imported on first use)."""
+    if name == "chat":
+        from .openai_chat import CODEC as chat
+
+        return chat
+    if name == "messages":
+        from .anthropic_messages import CODEC as messages
+
+        return messages
+    from .openai_responses import CODEC as responses
+
+    return responses
