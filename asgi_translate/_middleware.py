@@ -208,9 +208,7 @@ class _Responder:
             self.mode = "error"
         elif content_type.startswith(b"text/event-stream"):
             self.mode = "stream"
-            self.translator = StreamTranslator(
-                self.upstream.decoder(self.context), self.client.encoder(self.context)
-            )
+            self.translator = StreamTranslator(self.upstream.decoder(self.context), self.client.encoder(self.context))
             await self._send_start(self.status, b"text/event-stream", None)
         else:
             self.mode = "json"
