@@ -2,14 +2,19 @@
 
 Output is compact either way (no spaces after separators, non-ASCII kept as UTF-8), so the two
 produce the same bytes for the same value and tests pass with or without orjson.
+``ASGI_TRANSLATE_JSON=json`` in the environment forces the stdlib even when orjson is installed
+(read once, at import), so the benchmark can measure both backends on one machine.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 try:  # pragma: no cover - depends on the environment
+    if os.environ.get("ASGI_TRANSLATE_JSON") == "json":
+        raise ImportError("stdlib json forced by ASGI_TRANSLATE_JSON=json")
     import orjson
 except ImportError:  # pragma: no cover
     orjson = None  # type: ignore[assignment]
