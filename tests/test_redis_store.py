@@ -1,0 +1,310 @@
+"""The Redis response store against a real redis-server (issue 7): round trips, expiry, sharing
+between processes, and failing fast with StoreUnavailableError when Redis is down or stalled."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from redis_server import RedisServer, running_redis
+
+from asgi_translate._redis_store import RedisStore, open_store, redact_url
+from asgi_translate._store import MemoryStore, StoredResponse, StoreUnavailableError
+
+if not os.environ.get("CI"):
+    pytest.importorskip("redis", reason="redis-py is not installed (pip install 'asgi-translate[redis]')")
+
+import redis.asyncio
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parents[1]
+# How long a failing call may take at most: the store's timeout plus scheduling slack.
+TIMEOUT = 0.3
+BOUND = TIMEOUT + 1.0
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RedisServer]:
+    yield from running_redis(tmp_path)
+
+
+def entry(text: str) -> StoredResponse:
+    response = {"id": "resp_1", "object": "response", "output_text": text, "output": []}
+    return StoredResponse(response=response, input_items=[{"role": "user", "content": text}])
+
+
+async def test_put_get_delete_round_trip(server: RedisServer) -> None:
+    store = RedisStore(server.url, timeout=TIMEOUT)
+    try:
+        assert await store.get("resp_1") is None
+        await store.put("resp_1", entry("héllo ✓"))
+        got = await store.get("resp_1")
+        assert got is not None
+        assert got.response["output_text"] == "héllo ✓"
+        assert got.input_items == [{"role": "user", "content": "héllo ✓"}]
+        assert await store.delete("resp_1") is True
+        assert await store.get("resp_1") is None
+        assert await store.delete("resp_1") is False
+    finally:
+        await store.aclose()
+
+
+async def test_one_key_per_response_with_its_ttl(server: RedisServer) -> None:
+    store = RedisStore(server.url, ttl=120, key_prefix="app1:")
+    client = redis.asyncio.Redis.from_url(server.url)
+    try:
+        await store.put("resp_9", entry("x"))
+        assert await client.keys("*") == [b"app1:resp_9"]
+        assert 119_000 < await client.pttl("app1:resp_9") <= 120_000
+        # A put replaces the whole entry and restarts its clock: one SET, never a partial update.
+        await store.put("resp_9", entry("y"))
+        got = await store.get("resp_9")
+        assert got is not None and got.response["output_text"] == "y"
+    finally:
+        await client.aclose()
+        await store.aclose()
+
+
+async def test_entries_expire_after_ttl(server: RedisServer) -> None:
+    store = RedisStore(server.url, ttl=0.5)
+    try:
+        await store.put("resp_1", entry("short-lived"))
+        assert await store.get("resp_1") is not None
+        deadline = time.monotonic() + 5
+        while await store.get("resp_1") is not None:
+            assert time.monotonic() < deadline, "the entry outlived its TTL by seconds"
+            await anyio.sleep(0.05)
+        assert await store.delete("resp_1") is False
+    finally:
+        await store.aclose()
+
+
+async def test_key_prefixes_keep_stores_apart(server: RedisServer) -> None:
+    first, second = RedisStore(server.url, key_prefix="a:"), RedisStore(server.url, key_prefix="b:")
+    try:
+        await first.put("resp_1", entry("from a"))
+        assert await second.get("resp_1") is None
+        assert await second.delete("resp_1") is False
+        assert await first.get("resp_1") is not None
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+_CHILD = """
+import anyio, sys
+from asgi_translate._redis_store import RedisStore
+from asgi_translate._store import StoredResponse
+
+async def main(url, action, rid):
+    store = RedisStore(url)
+    try:
+        if action == "put":
+            await store.put(rid, StoredResponse({"id": rid, "output_text": "written by the child"}, []))
+        elif action == "get":
+            got = await store.get(rid)
+            print(got.response["output_text"] if got else "MISSING")
+        else:
+            print(await store.delete(rid))
+    finally:
+        await store.aclose()
+
+anyio.run(main, *sys.argv[1:])
+"""
+
+
+def run_child(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, *args], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+async def test_entries_are_shared_between_processes(server: RedisServer) -> None:
+    store = RedisStore(server.url)
+    try:
+        run_child(server.url, "put", "resp_child")
+        got = await store.get("resp_child")
+        assert got is not None and got.response["output_text"] == "written by the child"
+
+        await store.put("resp_parent", entry("written by the parent"))
+        assert run_child(server.url, "get", "resp_parent") == "written by the parent"
+        assert run_child(server.url, "delete", "resp_parent") == "True"
+        assert await store.get("resp_parent") is None
+    finally:
+        await store.aclose()
+
+
+async def test_stopped_redis_fails_fast_without_leaking_the_password(server: RedisServer) -> None:
+    url = f"redis://admin:s3cret-pw@127.0.0.1:{server.port}/0"
+    store = RedisStore(url, timeout=TIMEOUT)
+    server.stop()
+    try:
+        for call in (store.get("resp_1"), store.put("resp_1", entry("x")), store.delete("resp_1")):
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailableError) as info:
+                await call
+            assert time.monotonic() - started < BOUND
+            message = str(info.value)
+            assert f"redis://admin:***@127.0.0.1:{server.port}/0" in message
+            assert "s3cret" not in message and "s3cret" not in repr(info.value.__cause__)
+            assert "ConnectionError" in message
+    finally:
+        await store.aclose()
+
+
+async def test_stalled_redis_times_out_within_the_bound(server: RedisServer) -> None:
+    store = RedisStore(server.url, timeout=TIMEOUT)
+    try:
+        await store.put("resp_1", entry("before the stall"))  # a pooled connection exists
+        server.pause()
+        try:
+            for call in (store.get("resp_1"), store.put("resp_2", entry("x"))):
+                started = time.monotonic()
+                with pytest.raises(StoreUnavailableError, match=r"no answer within 0\.3 s"):
+                    await call
+                assert TIMEOUT * 0.9 < time.monotonic() - started < BOUND
+        finally:
+            server.resume()
+        got = await store.get("resp_1")
+        assert got is not None and got.response["output_text"] == "before the stall"
+    finally:
+        await store.aclose()
+
+
+async def test_store_reconnects_after_redis_restarts(server: RedisServer) -> None:
+    store = RedisStore(server.url, timeout=TIMEOUT)
+    try:
+        await store.put("resp_1", entry("lost with the restart"))
+        server.stop()
+        with pytest.raises(StoreUnavailableError):
+            await store.get("resp_1")
+        server.start()  # same port, empty (no persistence)
+        assert await store.get("resp_1") is None
+        await store.put("resp_2", entry("after"))
+        assert await store.get("resp_2") is not None
+    finally:
+        await store.aclose()
+
+
+async def test_wrong_password_is_unavailable_not_a_crash(server: RedisServer) -> None:
+    admin = redis.asyncio.Redis.from_url(server.url)
+    await admin.config_set("requirepass", "right-pw")
+    await admin.aclose()
+    store = RedisStore(f"redis://:hunter2-pw@127.0.0.1:{server.port}/0", timeout=TIMEOUT)
+    try:
+        with pytest.raises(StoreUnavailableError) as info:
+            await store.get("resp_1")
+        assert "hunter2" not in str(info.value)
+        assert f"redis://:***@127.0.0.1:{server.port}/0" in str(info.value)
+        assert "AuthenticationError" in str(info.value)
+    finally:
+        await store.aclose()
+
+
+async def test_caller_owned_client_stays_open(server: RedisServer) -> None:
+    client = redis.asyncio.Redis.from_url(server.url)
+    store = RedisStore(client, ttl=60)
+    try:
+        assert store.location == f"redis://127.0.0.1:{server.port}/0"
+        await store.put("resp_1", entry("mine"))
+        await store.aclose()
+        assert await client.get("asgi_translate:resp:resp_1") is not None
+        got = await store.get("resp_1")
+        assert got is not None and got.response["output_text"] == "mine"
+    finally:
+        await client.aclose()
+
+
+async def test_aclose_then_reuse_reconnects(server: RedisServer) -> None:
+    store = RedisStore(server.url)
+    await store.put("resp_1", entry("x"))
+    await store.aclose()
+    await store.aclose()  # idempotent
+    try:
+        assert await store.get("resp_1") is not None
+    finally:
+        await store.aclose()
+
+
+async def test_unreadable_entry_counts_as_absent(server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
+    store = RedisStore(server.url)
+    client = redis.asyncio.Redis.from_url(server.url)
+    try:
+        await client.set("asgi_translate:resp:resp_bad", b"not json")
+        await client.set("asgi_translate:resp:resp_shape", b'{"unexpected": 1}')
+        with caplog.at_level(logging.WARNING, logger="asgi_translate"):
+            assert await store.get("resp_bad") is None
+            assert await store.get("resp_shape") is None
+        assert [r.getMessage() for r in caplog.records] == [
+            f"asgi_translate: ignoring an unreadable entry for resp_bad in {store.location}",
+            f"asgi_translate: ignoring an unreadable entry for resp_shape in {store.location}",
+        ]
+    finally:
+        await client.aclose()
+        await store.aclose()
+
+
+# -- configuration (no server needed) ------------------------------------------------------
+
+
+def test_construction_never_connects() -> None:
+    store = RedisStore("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    assert repr(store) == "RedisStore('redis://127.0.0.1:1/0', ttl=3600.0, timeout=0.5)"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"ttl": 0}, "ttl must be a positive"), ({"timeout": -1}, "timeout must be a positive")],
+)
+def test_invalid_settings_are_rejected(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        RedisStore("redis://localhost", **kwargs)
+
+
+def test_non_redis_url_is_rejected() -> None:
+    with pytest.raises(ValueError, match="got scheme 'http'"):
+        RedisStore("http://user:pw@localhost")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://localhost:6379/0", "redis://localhost:6379/0"),
+        ("redis://:pw@host:1/2", "redis://:***@host:1/2"),
+        ("rediss://user:p%40ss@host/0", "rediss://user:***@host/0"),
+        ("redis://user@host", "redis://user@host"),
+        ("unix:///run/redis.sock?db=1&password=pw", "unix:///run/redis.sock?..."),
+        ("redis://[::1]:6379", "redis://[::1]:6379"),
+    ],
+)
+def test_redact_url_hides_credentials(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_open_store_specs() -> None:
+    assert isinstance(open_store(None), MemoryStore)
+    assert isinstance(open_store("memory"), MemoryStore)
+    custom = MemoryStore(max_entries=5)
+    assert open_store(custom) is custom
+    store = open_store("redis://:pw@localhost:6380/3")
+    assert isinstance(store, RedisStore)
+    assert store.location == "redis://:***@localhost:6380/3"
+    assert (store.ttl, store.timeout) == (3600.0, 0.5)
+
+
+@pytest.mark.parametrize("spec", ["memcached://u:secret@host", "redis-host:6379", "Memory"])
+def test_open_store_rejects_unknown_specs_without_echoing_them(spec: str) -> None:
+    with pytest.raises(ValueError, match="response_store must be 'memory'") as info:
+        open_store(spec)
+    assert "secret" not in str(info.value) and "redis-host" not in str(info.value)
