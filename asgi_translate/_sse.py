@@ -29,7 +29,7 @@ class SSEDecoder:
     the unfinished tail of the last line is carried to the next chunk.
     """
 
-    __slots__ = ("_utf8", "_tail", "_skip_lf", "_data", "_event", "_last_id", "_retry")
+    __slots__ = ("_utf8", "_tail", "_skip_lf", "_data", "_event", "_last_id", "_retry", "_at_start")
 
     def __init__(self) -> None:
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -42,6 +42,8 @@ class SSEDecoder:
         # NOTE: per the spec, the last event id persists across events until a new id: line.
         self._last_id: str | None = None
         self._retry: int | None = None
+        # NOTE: per the spec, one U+FEFF (byte order mark) at the very start of the stream is skipped.
+        self._at_start = True
 
     def decode(self, chunk: bytes) -> list[ServerSentEvent]:
         return self._consume(self._complete_lines(self._utf8.decode(chunk)))
@@ -59,6 +61,12 @@ class SSEDecoder:
     def _complete_lines(self, text: str) -> list[str]:
         if not text:
             return []
+        if self._at_start:
+            self._at_start = False
+            if text[0] == "\ufeff":
+                text = text[1:]
+                if not text:
+                    return []
         if self._skip_lf and text[0] == "\n":
             text = text[1:]
         self._skip_lf = text[-1:] == "\r"
@@ -92,7 +100,7 @@ class SSEDecoder:
             elif name == "id":
                 if "\0" not in value:
                     self._last_id = value
-            elif name == "retry" and value.isdigit():
+            elif name == "retry" and value.isascii() and value.isdigit():  # not "²": int() rejects it
                 self._retry = int(value)
         return events
 
