@@ -183,3 +183,37 @@ def validate_chat_stream(raw: bytes) -> StreamSummary:
     state.check(state.done, "stream ended without data: [DONE]")
     state.summary.frames = len(frames)
     return state.summary
+
+
+def validate_chat_json(body: dict[str, Any]) -> StreamSummary:
+    """Check a non-streamed ``chat.completion`` body (one choice) and return what it said."""
+    assert body.get("object") == "chat.completion", f"object {body.get('object')!r}"
+    assert isinstance(body.get("id"), str) and body["id"], "id must be a non-empty string"
+    assert isinstance(body.get("created"), int), "created must be an int"
+    choices: Any = body.get("choices")
+    assert isinstance(choices, list) and len(choices) == 1, "exactly one choice expected"
+    choice = choices[0]
+    assert choice.get("index") == 0, "choice index must be 0"
+    assert choice.get("finish_reason") in FINISH_REASONS, f"finish_reason {choice.get('finish_reason')!r}"
+    message: Any = choice.get("message")
+    assert isinstance(message, dict) and message.get("role") == "assistant", "message.role must be 'assistant'"
+    summary = StreamSummary(id=body["id"], model=body.get("model", ""), stop_reason=choice["finish_reason"])
+    state = _ChatState()
+    state.summary = summary
+    state.content(message)
+    for index, call in enumerate(message.get("tool_calls") or ()):
+        function = call.get("function") or {}
+        assert isinstance(call.get("id"), str) and call["id"], f"tool_calls[{index}] without an id"
+        assert call.get("type") == "function", f"tool_calls[{index}].type must be 'function'"
+        assert isinstance(function.get("name"), str) and function["name"], f"tool_calls[{index}] without a name"
+        assert isinstance(function.get("arguments"), str), f"tool_calls[{index}].arguments must be a string"
+        summary.tool_calls.append(ToolCall(call["id"], function["name"], function["arguments"]))
+    if summary.stop_reason != "length":
+        state.finish(summary.stop_reason or "stop")
+    usage: Any = body.get("usage")
+    if usage is not None:
+        assert isinstance(usage, dict), "usage must be an object"
+        total = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
+        assert usage.get("total_tokens") == total, f"usage.total_tokens {usage.get('total_tokens')} != {total}"
+        summary.usage = usage
+    return summary

@@ -231,3 +231,32 @@ def validate_messages_stream(raw: bytes) -> StreamSummary:
     state.check(state.stopped or state.failed, "stream ended without message_stop or an error event")
     state.summary.frames = len(frames)
     return state.summary
+
+
+def validate_messages_json(body: dict[str, Any]) -> StreamSummary:
+    """Check a non-streamed Messages body and return what it said."""
+    assert body.get("type") == "message", f"type {body.get('type')!r}"
+    assert body.get("role") == "assistant", "role must be 'assistant'"
+    assert isinstance(body.get("id"), str) and body["id"], "id must be a non-empty string"
+    assert body.get("stop_reason") in STOP_REASONS, f"stop_reason {body.get('stop_reason')!r}"
+    usage: Any = body.get("usage")
+    assert isinstance(usage, dict) and isinstance(usage.get("input_tokens"), int), "usage.input_tokens"
+    assert isinstance(usage.get("output_tokens"), int), "usage.output_tokens must be an int"
+    content: Any = body.get("content")
+    assert isinstance(content, list), "content must be a list"
+    state = _MessagesState()
+    summary = state.summary
+    summary.id, summary.model, summary.usage = body["id"], body.get("model", ""), usage
+    summary.stop_reason, summary.stop_sequence = body["stop_reason"], body.get("stop_sequence")
+    for index, raw in enumerate(content):
+        assert isinstance(raw, dict) and isinstance(raw.get("type"), str), f"content[{index}] without a type"
+        block = _Block(index, raw)
+        block.text = raw.get("text") or raw.get("thinking") or ""
+        block.signature = raw.get("signature") or ""
+        if raw["type"] == "tool_use":
+            assert isinstance(raw.get("id"), str) and raw["id"], f"content[{index}] tool_use without an id"
+            assert isinstance(raw.get("name"), str) and raw["name"], f"content[{index}] tool_use without a name"
+            assert isinstance(raw.get("input"), dict), f"content[{index}] tool_use input must be an object"
+            block.json = json.dumps(raw["input"])
+        state.collect(block)
+    return summary
