@@ -13,6 +13,8 @@ Redis store is built, so the package works without it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -90,6 +92,7 @@ class RedisStore:
         self.timeout = timeout
         self.key_prefix = key_prefix
         self._client: Redis | None
+        self._loop: asyncio.AbstractEventLoop | None = None
         if isinstance(url_or_client, str):
             self._url: str | None = url_or_client
             self._owned = True
@@ -138,12 +141,20 @@ class RedisStore:
     def _key(self, response_id: str) -> str:
         return self.key_prefix + response_id
 
-    def _connect(self) -> Redis:
+    async def _connect(self) -> Redis:
         """The client, built on first use so that importing and configuring an app never touches
-        the network, and connections belong to the event loop that serves requests."""
+        the network, and connections belong to the event loop that serves requests. An owned
+        client is rebuilt when the loop changes (one ``TestClient`` after another): pooled
+        connections cannot outlive the loop they were opened in."""
+        loop = asyncio.get_running_loop()
+        if self._owned and self._client is not None and self._loop is not loop:
+            stale, self._client = self._client, None
+            with contextlib.suppress(Exception):
+                await stale.aclose()
         if self._client is None:
             assert self._url is not None
             self._client = _client_from_url(self._url, self.timeout)
+        self._loop = loop
         return self._client
 
     async def _call(self, operation: str, command: Callable[[Redis], Awaitable[T]]) -> T:
@@ -151,7 +162,7 @@ class RedisStore:
 
         try:
             with anyio.fail_after(self.timeout):
-                return await command(self._connect())
+                return await command(await self._connect())
         except TimeoutError:
             reason = f"no answer within {self.timeout:g} s"
         except (RedisError, OSError) as exc:

@@ -3,6 +3,7 @@ between processes, and failing fast with StoreUnavailableError when Redis is dow
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import subprocess
@@ -308,3 +309,25 @@ def test_open_store_rejects_unknown_specs_without_echoing_them(spec: str) -> Non
     with pytest.raises(ValueError, match="response_store must be 'memory'") as info:
         open_store(spec)
     assert "secret" not in str(info.value) and "redis-host" not in str(info.value)
+
+
+# The first loop's pooled socket cannot be closed once that loop is gone; asyncio says so when it
+# is collected. That warning is the documented cost of not calling aclose() before a loop ends.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+def test_store_survives_a_change_of_event_loop(server: RedisServer) -> None:
+    # One TestClient after another runs each in its own event loop: a connection pooled in the
+    # first loop must not be reused in the second, where it would fail outside StoreUnavailableError.
+    store = RedisStore(server.url)
+
+    async def put() -> None:
+        await store.put("resp_1", entry("first loop"))
+
+    async def get_and_close() -> str:
+        got = await store.get("resp_1")
+        await store.aclose()
+        return got.response["output_text"] if got else "MISSING"
+
+    anyio.run(put)
+    assert anyio.run(get_and_close) == "first loop"
+    gc.collect()  # the stale socket's warning surfaces here, under this test's filters
