@@ -14,13 +14,14 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import _json
+from . import _json, _responses_state
 from ._canonical import StreamError
 from ._context import Clock, Context, IdFactory, random_id
 from ._errors import ErrorInfo, RequestTranslationError, TranslateError
 from ._models import ModelMap
 from ._pipeline import StreamTranslator, logger
 from ._routes import Route, SchemaName, check_schema, default_routes
+from ._store import MemoryStore, ResponseStore
 from .schemas import Codec, get_codec
 
 DEFAULT_MAX_BODY_SIZE = 32 * 1024 * 1024
@@ -48,6 +49,7 @@ class TranslateMiddleware:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         id_factory: IdFactory = random_id,
         clock: Clock = time.time,
+        response_store: ResponseStore | None = None,
     ) -> None:
         if upstream is None and not routes:
             raise ValueError("TranslateMiddleware needs upstream='chat'|'messages'|'responses' or routes=[Route(...)]")
@@ -62,12 +64,21 @@ class TranslateMiddleware:
         self.max_body_size = max_body_size
         self.id_factory = id_factory
         self.clock = clock
+        #: Responses state (previous_response_id, GET/DELETE /v1/responses/{id}) for Responses
+        #: routes over other upstreams; see _responses_state.
+        self.response_store: ResponseStore = response_store if response_store is not None else MemoryStore()
+        self.state_paths = tuple(
+            p + "/" for p, r in self.routes.items() if r.client == "responses" and r.upstream != "responses"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
             route = self.routes.get(scope["path"])
             if route is not None and route.client != route.upstream:
                 await _Responder(self, route)(scope, receive, send)
+                return
+        if scope["type"] == "http" and self.state_paths and scope["method"] in ("GET", "DELETE"):
+            if await _responses_state.handle(scope, receive, send, self.response_store, self.state_paths):
                 return
         await self.app(scope, receive, send)
 
@@ -94,6 +105,8 @@ class _Responder:
         "translator",
         "started",
         "finished",
+        "state",
+        "encoder",
     )
 
     def __init__(self, config: TranslateMiddleware, route: Route) -> None:
@@ -108,6 +121,8 @@ class _Responder:
         self.translator: StreamTranslator | None = None
         self.started = False  # http.response.start sent to the client
         self.finished = False  # final http.response.body sent to the client
+        self.state: _responses_state.PendingResponse | None = None  # Responses clients only
+        self.encoder: Any = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.send = send
@@ -143,6 +158,9 @@ class _Responder:
             client_body = _json.loads_object(raw)
         except ValueError as exc:
             raise RequestTranslationError(f"Request body is not a valid JSON object: {exc}") from None
+        if self.route.client == "responses":  # replay previous_response_id's chain into input
+            store, ids = self.config.response_store, self.config.id_factory
+            client_body, self.state = await _responses_state.prepare(client_body, store, ids)
         request = self.client.parse_request(client_body)
         client_model = request.model
         request.model = self.config.model_map(request.model)
@@ -208,7 +226,8 @@ class _Responder:
             self.mode = "error"
         elif content_type.startswith(b"text/event-stream"):
             self.mode = "stream"
-            self.translator = StreamTranslator(self.upstream.decoder(self.context), self.client.encoder(self.context))
+            self.encoder = self.client.encoder(self.context)
+            self.translator = StreamTranslator(self.upstream.decoder(self.context), self.encoder)
             await self._send_start(self.status, b"text/event-stream", None)
         else:
             self.mode = "json"
@@ -219,6 +238,9 @@ class _Responder:
             out = self.translator.feed(chunk) if chunk else b""
             if not more_body:
                 out += self.translator.finish()
+            if self.state is not None and self.translator.done:  # stored before the client can chain
+                await self.state.remember(getattr(self.encoder, "final_response", None))
+            if not more_body:
                 await self._send_body(out, more_body=False)
             elif out:
                 await self._send_body(out, more_body=True)
@@ -239,6 +261,8 @@ class _Responder:
             error = ErrorInfo(502, "api_error", "asgi_translate could not translate the upstream response")
             await self._send_error(error)
             return
+        if self.state is not None:
+            await self.state.remember(payload)
         await self._send_json(self.status, payload)
 
     async def _finish_error(self) -> None:

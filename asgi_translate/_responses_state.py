@@ -1,0 +1,223 @@
+"""Responses API state over stateless upstreams: ``store``, ``previous_response_id`` and the
+``GET``/``DELETE /v1/responses/{id}`` and ``GET /v1/responses/{id}/input_items`` endpoints.
+
+Only routes whose client speaks Responses and whose upstream does not use this (a Responses
+upstream keeps its own state). The middleware calls three things:
+
+* :func:`prepare` before parsing a request: it replays the stored chain of ``previous_response_id``
+  (its input items, then its output items) ahead of the new input, and returns a
+  :class:`PendingResponse` that knows whether and what to store;
+* :meth:`PendingResponse.remember` once the response object is final (JSON or stream), before the
+  last bytes go out, so a client that chains at once finds it;
+* :func:`handle` for the ``GET``/``DELETE`` paths.
+
+Failed responses are not stored (their items may be cut mid-way).
+
+A stored entry holds the whole input the model saw (earlier turns included), with an id on every
+item, so any link of a chain replays without walking back through its ancestors.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.types import Receive, Scope, Send
+
+from . import _json
+from ._context import IdFactory
+from ._errors import ErrorInfo, RequestTranslationError
+from ._store import ResponseStore, StoredResponse, StoreUnavailableError
+
+logger = logging.getLogger("asgi_translate")
+
+# Id prefixes for items that arrive without one (OpenAI's own conventions where known).
+_ITEM_PREFIX = {
+    "message": "msg_",
+    "function_call": "fc_",
+    "function_call_output": "fco_",
+    "custom_tool_call": "ctc_",
+    "custom_tool_call_output": "ctco_",
+    "reasoning": "rs_",
+}
+
+
+class PendingResponse:
+    """One request's state: the expanded input to store with its response, if ``store`` is on."""
+
+    __slots__ = ("store", "input_items", "enabled", "saved")
+
+    def __init__(self, store: ResponseStore, input_items: list[dict[str, Any]], enabled: bool) -> None:
+        self.store = store
+        self.input_items = input_items
+        self.enabled = enabled
+        self.saved = False
+
+    async def remember(self, response: dict[str, Any] | None) -> None:
+        """Store the final response object under the id the client saw. A store failure is
+        logged, never raised: the client's answer matters more than its future chaining."""
+        if not self.enabled or self.saved or not response or not isinstance(response.get("id"), str):
+            return
+        if response.get("status") == "failed":
+            return  # its items may be cut mid-way: nothing a later turn could replay
+        self.saved = True
+        try:
+            await self.store.put(response["id"], StoredResponse(response=response, input_items=self.input_items))
+        except Exception:
+            logger.exception("asgi_translate: could not store response %s", response["id"])
+
+
+async def prepare(
+    body: dict[str, Any], store: ResponseStore, new_id: IdFactory
+) -> tuple[dict[str, Any], PendingResponse]:
+    """Expand ``previous_response_id`` into ``input``; raises a 404/503 RequestTranslationError."""
+    items = _normalize_input(body.get("input"), new_id)
+    previous = body.get("previous_response_id")
+    if previous is not None:
+        if not isinstance(previous, str):
+            raise RequestTranslationError("'previous_response_id' must be a string", param="previous_response_id")
+        chain = await _load_chain(previous, store)
+        items = chain + _resolve_references(items, chain)
+    expanded = {**body, "input": items}
+    return expanded, PendingResponse(store, items, body.get("store", True) is not False)
+
+
+async def _load_chain(response_id: str, store: ResponseStore) -> list[dict[str, Any]]:
+    try:
+        entry = await store.get(response_id)
+    except StoreUnavailableError:
+        raise RequestTranslationError(
+            "The response store is unavailable; retry, or send the whole history instead of previous_response_id",
+            param="previous_response_id",
+            status=503,
+        ) from None
+    if entry is None:
+        raise PreviousResponseNotFoundError(response_id)
+    output = entry.response.get("output") or []
+    return [*entry.input_items, *(item for item in output if isinstance(item, dict))]
+
+
+class PreviousResponseNotFoundError(RequestTranslationError):
+    """An unknown or expired ``previous_response_id``: 404, in OpenAI's words (its type is
+    ``invalid_request_error`` and its code ``previous_response_not_found``)."""
+
+    def __init__(self, response_id: str) -> None:
+        super().__init__(
+            f"Previous response with id '{response_id}' not found.", param="previous_response_id", status=404
+        )
+        self.error_type = "invalid_request_error"
+
+    def to_info(self) -> ErrorInfo:
+        info = super().to_info()
+        info.code = "previous_response_not_found"
+        return info
+
+
+def _resolve_references(items: list[dict[str, Any]], chain: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``item_reference`` items naming an item of the replayed chain become that item."""
+    by_id = {item["id"]: item for item in chain if isinstance(item.get("id"), str)}
+    return [by_id.get(item.get("id"), item) if item.get("type") == "item_reference" else item for item in items]
+
+
+def _normalize_input(value: Any, new_id: IdFactory) -> list[dict[str, Any]]:
+    """The new input as a list of items in their full form (explicit ``type``, content lists,
+    an ``id`` each): what the input_items endpoint lists and what a later turn replays. Invalid
+    shapes pass through unchanged for the parser to reject with a precise message."""
+    if isinstance(value, str):
+        value = [{"type": "message", "role": "user", "content": value}]
+    if not isinstance(value, list):
+        return value  # type: ignore[no-any-return]
+    return [_normalize_item(item, new_id) if isinstance(item, dict) else item for item in value]
+
+
+def _normalize_item(item: dict[str, Any], new_id: IdFactory) -> dict[str, Any]:
+    kind = item.get("type", "message")
+    if kind == "item_reference":
+        return item
+    out = {"type": kind, **item}
+    if kind == "message" and isinstance(item.get("content"), str):
+        text_type = "output_text" if item.get("role") == "assistant" else "input_text"
+        out["content"] = [{"type": text_type, "text": item["content"]}]
+    if not isinstance(out.get("id"), str):
+        out["id"] = new_id(_ITEM_PREFIX.get(kind, "item_"))
+    return out
+
+
+# -- the GET / DELETE endpoints -------------------------------------------------------------------
+
+
+async def handle(scope: Scope, receive: Receive, send: Send, store: ResponseStore, prefixes: tuple[str, ...]) -> bool:
+    """Answer ``GET|DELETE {prefix}{id}`` and ``GET {prefix}{id}/input_items`` from the store;
+    ``False`` (nothing sent) for any other path."""
+    path: str = scope["path"]
+    prefix = next((p for p in prefixes if path.startswith(p)), None)
+    if prefix is None:
+        return False
+    response_id, _, tail = path[len(prefix) :].partition("/")
+    if not response_id or tail not in ("", "input_items"):
+        return False
+    method = scope["method"]
+    try:
+        if tail == "input_items":
+            status, payload = await _input_items(store, response_id, scope.get("query_string", b""))
+            if method != "GET":
+                status, payload = 405, _error_body(f"{method} is not supported on {path}", None)
+        elif method == "GET":
+            status, payload = await _get(store, response_id)
+        else:
+            status, payload = await _delete(store, response_id)
+    except StoreUnavailableError:
+        status, payload = 503, _error_body("The response store is unavailable; retry later", None, "server_error")
+    body = _json.dumpb(payload)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+    return True
+
+
+def _error_body(message: str, param: str | None, error_type: str = "invalid_request_error") -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type, "param": param, "code": None}}
+
+
+def _missing(response_id: str) -> tuple[int, dict[str, Any]]:
+    return 404, _error_body(f"Response with id '{response_id}' not found.", None)
+
+
+async def _get(store: ResponseStore, response_id: str) -> tuple[int, dict[str, Any]]:
+    entry = await store.get(response_id)
+    return (200, entry.response) if entry is not None else _missing(response_id)
+
+
+async def _delete(store: ResponseStore, response_id: str) -> tuple[int, dict[str, Any]]:
+    if not await store.delete(response_id):
+        return _missing(response_id)
+    return 200, {"id": response_id, "object": "response", "deleted": True}
+
+
+async def _input_items(store: ResponseStore, response_id: str, query: bytes) -> tuple[int, dict[str, Any]]:
+    """OpenAI's list shape and paging: ``limit`` (1-100, default 20), ``order`` (``desc`` by
+    default: newest first), ``after`` (an item id)."""
+    entry = await store.get(response_id)
+    if entry is None:
+        return _missing(response_id)
+    params = {key: values[-1] for key, values in parse_qs(query.decode("latin-1")).items()}
+    try:
+        limit = min(max(int(params.get("limit", "20")), 1), 100)
+    except ValueError:
+        return 400, _error_body("'limit' must be an integer between 1 and 100", "limit")
+    items = list(entry.input_items)
+    if params.get("order", "desc") != "asc":
+        items.reverse()
+    after = params.get("after")
+    if after is not None:
+        ids = [item.get("id") for item in items]
+        items = items[ids.index(after) + 1 :] if after in ids else []
+    page = items[:limit]
+    return 200, {
+        "object": "list",
+        "data": page,
+        "first_id": page[0].get("id") if page else None,
+        "last_id": page[-1].get("id") if page else None,
+        "has_more": len(items) > limit,
+    }

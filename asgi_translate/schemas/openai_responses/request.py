@@ -1,0 +1,422 @@
+"""A Responses client's request JSON -> canonical request.
+
+``parse_request`` reads what a Responses client (Codex CLI, the Agents SDK, the ``openai`` SDK)
+sends; :mod:`.request_render` writes requests for a Responses upstream. The state fields
+(``store``, ``previous_response_id``) are not canonical: :mod:`asgi_translate._responses_state`
+expands them before this module sees the body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..._canonical import (
+    FilePart,
+    ImagePart,
+    Message,
+    Part,
+    Reasoning,
+    ReasoningPart,
+    RefusalPart,
+    Request,
+    ResponseFormat,
+    Role,
+    TextPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+)
+from ..._errors import RequestTranslationError, UnsupportedFeatureError
+from ._common import CUSTOM_TOOL_PARAMETERS, REDACTED_PREFIX, split_data_url
+
+# Fields read by the parser, or handled by the state layer before it.
+_HANDLED = frozenset(
+    {
+        "model", "input", "instructions", "tools", "tool_choice", "parallel_tool_calls", "max_output_tokens",
+        "temperature", "top_p", "reasoning", "text", "metadata", "user", "safety_identifier", "stream",
+        "include", "truncation", "store", "previous_response_id", "stream_options", "background",
+        "conversation", "prompt",
+    }
+)  # fmt: skip
+
+# Item types produced by hosted tools: only OpenAI's own Responses API can run them.
+_HOSTED_ITEMS = frozenset(
+    {
+        "web_search_call", "file_search_call", "computer_call", "computer_call_output", "code_interpreter_call",
+        "image_generation_call", "local_shell_call", "local_shell_call_output", "shell_call", "shell_call_output",
+        "mcp_call", "mcp_list_tools", "mcp_approval_request", "mcp_approval_response", "apply_patch_call",
+        "apply_patch_call_output", "tool_search_call", "tool_search_output", "compaction",
+    }
+)  # fmt: skip
+
+ENCRYPTED_INCLUDE = "reasoning.encrypted_content"
+
+
+def _fail(message: str, param: str) -> RequestTranslationError:
+    return RequestTranslationError(message, param=param)
+
+
+def _obj(value: Any, param: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _fail(f"'{param}' must be an object", param)
+    return value
+
+
+def _str(value: Any, param: str) -> str:
+    if not isinstance(value, str):
+        raise _fail(f"'{param}' must be a string", param)
+    return value
+
+
+def _opt_number(body: dict[str, Any], key: str) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _fail(f"'{key}' must be a number", key)
+    return float(value)
+
+
+# =============================================================================================
+# parse: client JSON -> canonical
+
+
+def parse_request(body: dict[str, Any]) -> Request:
+    """Validate a Responses request and convert it; errors name the offending field."""
+    req = Request(model=_str(body.get("model"), "model"), messages=[])
+    _reject_unsupported(body)
+    instructions = body.get("instructions")
+    if instructions is not None and instructions != "":
+        req.system.append(_str(instructions, "instructions"))
+    _parse_input(body.get("input"), req)
+    _parse_tools(body, req)
+    _parse_sampling(body, req)
+    _parse_output_options(body, req)
+    req.losses.extend(f"{key} ignored" for key in body if key not in _HANDLED)
+    return req
+
+
+def _reject_unsupported(body: dict[str, Any]) -> None:
+    if body.get("background"):
+        raise UnsupportedFeatureError("background responses need OpenAI's Responses API", param="background")
+    if body.get("conversation") is not None:
+        raise UnsupportedFeatureError(
+            "conversation objects are not supported here; use previous_response_id or send the history",
+            param="conversation",
+        )
+    if body.get("prompt") is not None:
+        raise UnsupportedFeatureError("stored prompt templates need OpenAI's Responses API", param="prompt")
+
+
+def _parse_sampling(body: dict[str, Any], req: Request) -> None:
+    req.temperature = _opt_number(body, "temperature")
+    req.top_p = _opt_number(body, "top_p")
+    max_output = body.get("max_output_tokens")
+    if max_output is not None:
+        if isinstance(max_output, bool) or not isinstance(max_output, int) or max_output < 1:
+            raise _fail("'max_output_tokens' must be a positive integer", "max_output_tokens")
+        req.max_tokens = max_output
+    reasoning = body.get("reasoning")
+    if reasoning is not None:
+        reasoning = _obj(reasoning, "reasoning")
+        effort = reasoning.get("effort")
+        summary = reasoning.get("summary", reasoning.get("generate_summary"))
+        if effort is not None or summary is not None:
+            req.reasoning = Reasoning(effort=effort, summary=summary, enabled=effort != "none")
+    req.stream = bool(body.get("stream", False))
+    # The Responses stream always ends with usage, so a chat upstream must be asked for it.
+    req.include_usage = req.stream
+
+
+def _parse_output_options(body: dict[str, Any], req: Request) -> None:
+    text = body.get("text")
+    if text is not None:
+        text = _obj(text, "text")
+        if text.get("format") is not None:
+            req.response_format = _parse_format(_obj(text["format"], "text.format"))
+        if text.get("verbosity") not in (None, "medium"):
+            req.losses.append("text.verbosity dropped")
+    metadata = body.get("metadata")
+    if metadata is not None:
+        req.metadata = dict(_obj(metadata, "metadata"))
+    user = body.get("user") or body.get("safety_identifier")
+    if user is not None:
+        req.user = _str(user, "user")
+    for entry in body.get("include") or []:
+        if entry != ENCRYPTED_INCLUDE:  # encrypted reasoning is always returned when there is some
+            req.losses.append(f"include {entry!r} dropped")
+    if body.get("truncation") == "auto":
+        req.losses.append("truncation 'auto' not applied (the upstream sees the whole input)")
+    if body.get("parallel_tool_calls") is not None:
+        req.parallel_tool_calls = bool(body["parallel_tool_calls"])
+
+
+def _parse_format(fmt: dict[str, Any]) -> ResponseFormat | None:
+    kind = fmt.get("type")
+    if kind == "json_schema":
+        schema = _obj(fmt.get("schema"), "text.format.schema")
+        name = fmt.get("name")
+        return ResponseFormat(
+            "json_schema", name=name, schema=schema, strict=fmt.get("strict"), description=fmt.get("description")
+        )
+    if kind == "json_object":
+        return ResponseFormat("json_object")
+    if kind == "text":
+        return None
+    raise _fail(f"text.format.type {kind!r} is not one of 'text', 'json_schema', 'json_object'", "text.format.type")
+
+
+# -- tools ------------------------------------------------------------------------------------
+
+
+def _parse_tools(body: dict[str, Any], req: Request) -> None:
+    tools = body.get("tools") or []
+    if not isinstance(tools, list):
+        raise _fail("'tools' must be an array", "tools")
+    req.tools = [_parse_tool(_obj(tool, f"tools[{i}]"), f"tools[{i}]") for i, tool in enumerate(tools)]
+    choice = body.get("tool_choice")
+    if choice is not None:
+        req.tool_choice = _parse_tool_choice(choice, req)
+
+
+def _parse_tool(tool: dict[str, Any], param: str) -> Tool:
+    kind = tool.get("type")
+    if kind == "function":
+        parameters = tool.get("parameters")
+        return Tool(
+            name=_str(tool.get("name"), f"{param}.name"),
+            description=tool.get("description"),
+            parameters=_obj(parameters, f"{param}.parameters") if parameters is not None else Tool("").parameters,
+            strict=tool.get("strict"),
+        )
+    if kind == "custom":
+        return _parse_custom_tool(tool, param)
+    raise UnsupportedFeatureError(
+        f"The hosted tool {kind!r} ({param}) runs only on OpenAI's Responses API, and this server's upstream is "
+        "not; remove it or offer a function tool instead",
+        param=f"{param}.type",
+    )
+
+
+def _parse_custom_tool(tool: dict[str, Any], param: str) -> Tool:
+    """A freeform tool becomes a function with one string argument ``input``. A grammar cannot be
+    enforced by other upstreams, so the model is told it in the description instead."""
+    description = tool.get("description") or ""
+    fmt = tool.get("format")
+    if isinstance(fmt, dict) and fmt.get("type") == "grammar" and isinstance(fmt.get("definition"), str):
+        syntax = fmt.get("syntax", "lark")
+        description += f"\n\nThe input must match this {syntax} grammar:\n{fmt['definition']}"
+    return Tool(
+        name=_str(tool.get("name"), f"{param}.name"),
+        description=description.strip() or None,
+        parameters=dict(CUSTOM_TOOL_PARAMETERS),
+        custom=True,
+        format=fmt if isinstance(fmt, dict) else None,
+    )
+
+
+def _parse_tool_choice(choice: Any, req: Request) -> ToolChoice:
+    if choice in ("auto", "none", "required"):
+        return ToolChoice(choice)
+    choice = _obj(choice, "tool_choice")
+    kind = choice.get("type")
+    if kind in ("function", "custom"):
+        return ToolChoice("tool", _str(choice.get("name"), "tool_choice.name"))
+    if kind == "allowed_tools":
+        allowed = {tool.get("name") for tool in choice.get("tools") or [] if isinstance(tool, dict)}
+        req.tools = [tool for tool in req.tools if tool.name in allowed]
+        mode = choice.get("mode", "auto")
+        return ToolChoice("required" if mode == "required" else "auto")
+    raise UnsupportedFeatureError(
+        f"tool_choice {kind!r} names a hosted tool, which only OpenAI's Responses API runs", param="tool_choice"
+    )
+
+
+# -- input items ------------------------------------------------------------------------------
+
+
+class _Turns:
+    """Collects parts into alternating turns: consecutive items of one role share a Message."""
+
+    __slots__ = ("messages",)
+
+    def __init__(self, messages: list[Message]) -> None:
+        self.messages = messages
+
+    def add(self, role: Role, part: Part) -> None:
+        if self.messages and self.messages[-1].role == role:
+            self.messages[-1].content.append(part)
+        else:
+            self.messages.append(Message(role, [part]))
+
+
+def _parse_input(value: Any, req: Request) -> None:
+    if value is None:
+        raise _fail("'input' is required", "input")
+    if isinstance(value, str):
+        req.messages.append(Message("user", [TextPart(value)]))
+        return
+    if not isinstance(value, list):
+        raise _fail("'input' must be a string or an array of items", "input")
+    turns = _Turns(req.messages)
+    for i, item in enumerate(value):
+        param = f"input[{i}]"
+        item = _obj(item, param)
+        kind = item.get("type", "message")
+        parser = _ITEM_PARSERS.get(kind)
+        if parser is not None:
+            parser(item, param, req, turns)
+        elif kind in _HOSTED_ITEMS:
+            raise UnsupportedFeatureError(
+                f"{param} is a {kind!r} item from a hosted tool, which only OpenAI's Responses API runs",
+                param=f"{param}.type",
+            )
+        elif kind == "item_reference":
+            raise _fail(
+                f"{param} refers to item {item.get('id')!r}, which is not in the replayed history; "
+                "send the item itself or the previous_response_id that produced it",
+                f"{param}.id",
+            )
+        else:
+            raise _fail(f"{param}.type {kind!r} is not a known input item type", f"{param}.type")
+
+
+def _parse_message(item: dict[str, Any], param: str, req: Request, turns: _Turns) -> None:
+    role = item.get("role")
+    content = item.get("content")
+    parts = _parse_content(content, f"{param}.content")
+    if role in ("system", "developer"):
+        texts = [part.text for part in parts if isinstance(part, TextPart)]
+        if len(texts) != len(parts):
+            raise _fail(f"{param}: {role} messages may only contain text", f"{param}.content")
+        req.system.append("\n\n".join(texts))
+        return
+    if role not in ("user", "assistant"):
+        raise _fail(f"{param}.role {role!r} is not one of user, assistant, system, developer", f"{param}.role")
+    for part in parts:
+        if role == "assistant" and isinstance(part, TextPart) and not part.text:
+            continue  # an empty assistant text (sent before function calls) carries nothing
+        turns.add(role, part)
+
+
+def _parse_content(content: Any, param: str) -> list[TextPart | ImagePart | FilePart | RefusalPart]:
+    if isinstance(content, str):
+        return [TextPart(content)]
+    if not isinstance(content, list):
+        raise _fail(f"'{param}' must be a string or an array of content parts", param)
+    return [_parse_part(_obj(part, f"{param}[{i}]"), f"{param}[{i}]") for i, part in enumerate(content)]
+
+
+def _parse_part(part: dict[str, Any], param: str) -> TextPart | ImagePart | FilePart | RefusalPart:
+    kind = part.get("type")
+    if kind in ("input_text", "output_text", "text", "summary_text", "reasoning_text"):
+        return TextPart(_str(part.get("text"), f"{param}.text"))
+    if kind == "refusal":
+        return RefusalPart(_str(part.get("refusal"), f"{param}.refusal"))
+    if kind == "input_image":
+        return _parse_image(part, param)
+    if kind == "input_file":
+        return _parse_file(part, param)
+    if kind == "input_audio":
+        raise UnsupportedFeatureError(f"{param}: audio input has no counterpart upstream", param=f"{param}.type")
+    raise _fail(f"{param}.type {kind!r} is not a known content part type", f"{param}.type")
+
+
+def _parse_image(part: dict[str, Any], param: str) -> ImagePart:
+    url = part.get("image_url")
+    if not isinstance(url, str):
+        if part.get("file_id") is not None:
+            raise UnsupportedFeatureError(
+                f"{param}: images by file_id need OpenAI's Files API; send image_url (a URL or data URL)",
+                param=f"{param}.file_id",
+            )
+        raise _fail(f"{param}.image_url must be a string", f"{param}.image_url")
+    detail = part.get("detail")
+    inline = split_data_url(url)
+    if inline is not None:
+        return ImagePart(data=inline[1], media_type=inline[0], detail=detail)
+    return ImagePart(url=url, detail=detail)
+
+
+def _parse_file(part: dict[str, Any], param: str) -> FilePart:
+    filename = part.get("filename")
+    data = part.get("file_data")
+    if isinstance(data, str):
+        inline = split_data_url(data)
+        if inline is not None:
+            return FilePart(data=inline[1], media_type=inline[0], filename=filename)
+        guessed = "application/pdf" if isinstance(filename, str) and filename.lower().endswith(".pdf") else None
+        return FilePart(data=data, media_type=guessed, filename=filename)
+    if isinstance(part.get("file_url"), str):
+        return FilePart(url=part["file_url"], filename=filename)
+    if isinstance(part.get("file_id"), str):
+        return FilePart(file_id=part["file_id"], filename=filename)
+    raise _fail(f"{param} needs file_data, file_url or file_id", param)
+
+
+def _parse_function_call(item: dict[str, Any], param: str, req: Request, turns: _Turns) -> None:
+    custom = item.get("type") == "custom_tool_call"
+    arguments = item.get("input") if custom else item.get("arguments")
+    turns.add(
+        "assistant",
+        ToolCallPart(
+            id=_str(item.get("call_id"), f"{param}.call_id"),
+            name=_str(item.get("name"), f"{param}.name"),
+            arguments=_str(arguments, f"{param}.{'input' if custom else 'arguments'}"),
+            custom=custom,
+            item_id=item.get("id") if isinstance(item.get("id"), str) else None,
+        ),
+    )
+
+
+def _parse_function_output(item: dict[str, Any], param: str, req: Request, turns: _Turns) -> None:
+    output = item.get("output")
+    content: list[TextPart | ImagePart | FilePart] = []
+    for part in _parse_content(output, f"{param}.output"):
+        if not isinstance(part, (TextPart, ImagePart, FilePart)):
+            raise _fail(f"{param}.output may only contain text, images and files", f"{param}.output")
+        content.append(part)
+    turns.add(
+        "user",
+        ToolResultPart(
+            call_id=_str(item.get("call_id"), f"{param}.call_id"),
+            content=content,
+            custom=item.get("type") == "custom_tool_call_output",
+        ),
+    )
+
+
+def _parse_reasoning(item: dict[str, Any], param: str, req: Request, turns: _Turns) -> None:
+    summary = [_str(s.get("text"), f"{param}.summary.text") for s in item.get("summary") or [] if isinstance(s, dict)]
+    content = [_str(c.get("text"), f"{param}.content.text") for c in item.get("content") or [] if isinstance(c, dict)]
+    signature = item.get("encrypted_content")
+    if not isinstance(signature, str):
+        signature = None
+    redacted = signature is not None and signature.startswith(REDACTED_PREFIX)
+    if signature is not None and redacted:
+        signature = signature[len(REDACTED_PREFIX) :]
+    # The text falls back to the summary: that is where a thinking block's text went out.
+    text = "".join(content) if content else "\n\n".join(summary)
+    turns.add(
+        "assistant",
+        ReasoningPart(
+            text="" if redacted else text,
+            signature=signature,
+            redacted=redacted,
+            summary=summary,
+            id=item.get("id") if isinstance(item.get("id"), str) else None,
+        ),
+    )
+
+
+_ItemParser = Callable[[dict[str, Any], str, Request, _Turns], None]
+_ITEM_PARSERS: dict[str, _ItemParser] = {
+    "message": _parse_message,
+    "function_call": _parse_function_call,
+    "custom_tool_call": _parse_function_call,
+    "function_call_output": _parse_function_output,
+    "custom_tool_call_output": _parse_function_output,
+    "reasoning": _parse_reasoning,
+}

@@ -1,0 +1,330 @@
+"""Canonical stream events -> the Responses event stream a Responses client reads.
+
+The grammar is the one the official SDK's ``responses.stream()`` accumulator checks:
+``response.created`` and ``response.in_progress``, then for each output item an
+``output_item.added`` ... ``output_item.done`` pair (with ``content_part.added/done`` around
+each message part), and exactly one terminal event: ``response.completed``,
+``response.incomplete`` or ``response.failed`` (after an ``error`` event, as OpenAI itself
+sends), carrying the complete response object. ``output_index`` is the item's position in that
+final ``output`` array and ``sequence_number`` comes from one counter.
+
+Reasoning goes out as a reasoning *summary* (``reasoning_summary_part.*`` and
+``reasoning_summary_text.*``), not as raw ``reasoning_text``: the summary is what the SDK
+accumulates, what Codex CLI and the Agents SDK display, and what clients replay, so the text of an
+Anthropic thinking block comes back with its signature (carried in ``encrypted_content``).
+
+Consecutive text and refusal blocks share one message item, as OpenAI's own output does. A call
+to a client's custom (freeform) tool went upstream as a function with one ``input`` argument; its
+JSON arguments are held until the block ends and sent as the raw input in one delta.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..._canonical import (
+    BlockDelta,
+    BlockStart,
+    BlockStop,
+    Finish,
+    MessageStart,
+    StreamError,
+    StreamEvent,
+    Usage,
+    UsageUpdate,
+)
+from ..._context import Context
+from ..._errors import OPENAI_TYPE_BY_TYPE
+from ..._json import dumps
+from ..._sse import format_event
+from ._common import keep_id, merge_usage, status_for
+from .response import (
+    custom_call_item,
+    custom_tool_names,
+    encrypted_content,
+    function_call_item,
+    message_item,
+    reasoning_item,
+    response_object,
+    text_content,
+    unwrap_custom_input,
+)
+
+
+class _Block:
+    """Where one canonical block lives in the output: its item, indexes and text so far."""
+
+    __slots__ = ("kind", "item", "output_index", "content_index", "texts", "prefix", "part", "mode")
+
+    def __init__(self, kind: str, item: dict[str, Any], output_index: int, content_index: int = 0) -> None:
+        self.kind = kind
+        self.item = item
+        self.output_index = output_index
+        self.content_index = content_index
+        self.texts: list[str] = []
+        self.prefix = ""  # pre-built start of this block's delta frame, up to the delta value
+        self.part: dict[str, Any] | None = None  # the message content part, or the open summary part
+        self.mode = ""  # tool calls: "function" | "custom" (raw input) | "unwrap" (held JSON)
+
+
+class ResponsesStreamEncoder:
+    """One per request. After the terminal event, ``final_response`` holds the response object
+    the client saw (the state layer stores it for ``previous_response_id``)."""
+
+    __slots__ = ("_ctx", "_seq", "_id", "_created", "_output", "_blocks", "_message", "_message_index", "_usage",
+                 "_done", "_custom", "final_response")  # fmt: skip
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._seq = 0
+        self._id = ""
+        self._created = 0
+        self._output: list[dict[str, Any]] = []
+        self._blocks: dict[int, _Block] = {}
+        self._message: dict[str, Any] | None = None  # the open message item, if any
+        self._message_index = 0
+        self._usage: Usage | None = None
+        self._done = False
+        self._custom = custom_tool_names(ctx)
+        self.final_response: dict[str, Any] | None = None
+
+    def encode(self, event: StreamEvent) -> bytes:
+        if self._done:
+            return b""
+        kind = type(event)
+        if kind is BlockDelta:
+            return self._delta(event)  # type: ignore[arg-type]
+        if kind is BlockStart:
+            return self._ensure_started() + self._block_start(event)  # type: ignore[arg-type]
+        if kind is BlockStop:
+            return self._block_stop(event)  # type: ignore[arg-type]
+        if kind is UsageUpdate:
+            self._usage = merge_usage(self._usage, event.usage)  # type: ignore[union-attr,arg-type]
+            return b""
+        if kind is MessageStart:
+            return self._start(event.id)  # type: ignore[union-attr]
+        if kind is Finish:
+            return self._ensure_started() + self._finish(event)  # type: ignore[arg-type]
+        if kind is StreamError:
+            return self._ensure_started() + self._fail(event)  # type: ignore[arg-type]
+        return b""
+
+    # -- framing ------------------------------------------------------------------------------
+
+    def _next_sequence_number(self) -> int:
+        number = self._seq
+        self._seq += 1
+        return number
+
+    def _emit(self, payload: dict[str, Any]) -> bytes:
+        payload["sequence_number"] = self._next_sequence_number()
+        return format_event(dumps(payload), payload["type"])
+
+    def _delta_prefix(self, event_type: str, fields: dict[str, Any]) -> str:
+        """``event: ...\\ndata: {...,"delta":`` for one block, built once: each delta then costs one
+        dump of its text and no dict."""
+        head = dumps({"type": event_type, **fields})
+        return f'event: {event_type}\ndata: {head[:-1]},"delta":'
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def _start(self, upstream_id: str) -> bytes:
+        if self._id:
+            return b""
+        self._id = upstream_id if upstream_id.startswith("resp_") else self._ctx.new_id("resp_")
+        self._created = self._ctx.now()
+        out = self._emit({"type": "response.created", "response": self._snapshot("in_progress")})
+        return out + self._emit({"type": "response.in_progress", "response": self._snapshot("in_progress")})
+
+    def _ensure_started(self) -> bytes:
+        return b"" if self._id else self._start("")
+
+    def _snapshot(self, status: str, **extra: Any) -> dict[str, Any]:
+        return response_object(self._ctx, self._id, self._created, status, list(self._output), self._usage, **extra)
+
+    def _finish(self, event: Finish) -> bytes:
+        out = self._close_everything()
+        status, incomplete = status_for(event.reason)
+        response = self._snapshot(status, incomplete_details=incomplete)
+        self.final_response = response
+        self._done = True
+        event_type = "response.completed" if status == "completed" else "response.incomplete"
+        return out + self._emit({"type": event_type, "response": response})
+
+    def _fail(self, event: StreamError) -> bytes:
+        """OpenAI's own failure form: an ``error`` event, then ``response.failed`` with the items
+        so far (unfinished ones marked incomplete). The SDK then raises instead of returning."""
+        for block in self._blocks.values():
+            if "status" in block.item:
+                block.item["status"] = "incomplete"
+        if self._message is not None:
+            self._message["status"] = "incomplete"
+        code = "rate_limit_exceeded" if event.type == "rate_limit_error" else OPENAI_TYPE_BY_TYPE.get(event.type)
+        code = code or "server_error"
+        out = self._emit({"type": "error", "code": code, "message": event.message, "param": None})
+        response = self._snapshot("failed", error={"code": code, "message": event.message})
+        self.final_response = response
+        self._done = True
+        return out + self._emit({"type": "response.failed", "response": response})
+
+    def _close_everything(self) -> bytes:
+        """Defensive: a well-formed canonical stream stopped every block before Finish."""
+        out = b"".join(self._block_stop(BlockStop(index)) for index in sorted(self._blocks))
+        return out + self._close_message()
+
+    # -- items --------------------------------------------------------------------------------
+
+    def _item_added(self, item: dict[str, Any], output_index: int) -> bytes:
+        return self._emit({"type": "response.output_item.added", "output_index": output_index, "item": item})
+
+    def _item_done(self, item: dict[str, Any], output_index: int) -> bytes:
+        return self._emit({"type": "response.output_item.done", "output_index": output_index, "item": item})
+
+    def _close_message(self) -> bytes:
+        message = self._message
+        if message is None:
+            return b""
+        self._message = None
+        message["status"] = "completed"
+        return self._item_done(message, self._message_index)
+
+    def _block_start(self, event: BlockStart) -> bytes:
+        if event.kind in ("text", "refusal"):
+            return self._open_part(event)
+        out = self._close_message()
+        if event.kind == "tool_call":
+            return out + self._open_tool_call(event)
+        return out + self._open_reasoning(event)
+
+    def _open_part(self, event: BlockStart) -> bytes:
+        out = b""
+        message = self._message
+        if message is None:
+            message = self._message = message_item(self._ctx.new_id("msg_"), "in_progress")
+            self._message_index = len(self._output)
+            self._output.append(message)
+            out += self._item_added(message, self._message_index)
+        output_index = self._message_index
+        block = _Block(event.kind, message, output_index, len(message["content"]))
+        block.part = text_content(event.kind, "")
+        message["content"].append(block.part)
+        fields = {"item_id": message["id"], "output_index": output_index, "content_index": block.content_index}
+        if event.kind == "text":
+            block.prefix = self._delta_prefix("response.output_text.delta", {**fields, "logprobs": []})
+        else:
+            block.prefix = self._delta_prefix("response.refusal.delta", fields)
+        self._blocks[event.index] = block
+        return out + self._emit({"type": "response.content_part.added", **fields, "part": dict(block.part)})
+
+    def _open_reasoning(self, event: BlockStart) -> bytes:
+        item = reasoning_item(keep_id(event.item_id, "rs_", self._ctx), [], None)
+        output_index = len(self._output)
+        self._output.append(item)
+        block = _Block(event.kind, item, output_index)
+        block.prefix = self._delta_prefix(
+            "response.reasoning_summary_text.delta",
+            {"item_id": item["id"], "output_index": output_index, "summary_index": 0},
+        )
+        self._blocks[event.index] = block
+        return self._item_added(item, output_index)
+
+    def _open_tool_call(self, event: BlockStart) -> bytes:
+        call_id = event.call_id or self._ctx.new_id("call_")
+        name = event.name or ""
+        output_index = len(self._output)
+        if event.custom or name in self._custom:
+            item = custom_call_item(keep_id(event.item_id, "ctc_", self._ctx), call_id, name, "", "in_progress")
+            event_type = "response.custom_tool_call_input.delta"
+            mode = "custom" if event.custom else "unwrap"
+        else:
+            item = function_call_item(keep_id(event.item_id, "fc_", self._ctx), call_id, name, "", "in_progress")
+            event_type, mode = "response.function_call_arguments.delta", "function"
+        self._output.append(item)
+        block = _Block("tool_call", item, output_index)
+        block.mode = mode
+        block.prefix = self._delta_prefix(event_type, {"item_id": item["id"], "output_index": output_index})
+        self._blocks[event.index] = block
+        return self._item_added(dict(item), output_index)
+
+    # -- deltas -------------------------------------------------------------------------------
+
+    def _delta(self, event: BlockDelta) -> bytes:
+        block = self._blocks.get(event.index)
+        if block is None or not event.text:
+            return b""
+        block.texts.append(event.text)
+        if block.mode == "unwrap":
+            return b""  # sent whole at the end, once the JSON wrapper can be removed
+        out = b""
+        if block.kind == "reasoning" and block.part is None:
+            out = self._open_summary(block)
+        sequence = self._next_sequence_number()
+        return out + f'{block.prefix}{dumps(event.text)},"sequence_number":{sequence}}}\n\n'.encode()
+
+    def _open_summary(self, block: _Block) -> bytes:
+        block.part = {"type": "summary_text", "text": ""}
+        return self._emit(
+            {
+                "type": "response.reasoning_summary_part.added",
+                "item_id": block.item["id"],
+                "output_index": block.output_index,
+                "summary_index": 0,
+                "part": dict(block.part),
+            }
+        )
+
+    # -- stops --------------------------------------------------------------------------------
+
+    def _block_stop(self, event: BlockStop) -> bytes:
+        block = self._blocks.pop(event.index, None)
+        if block is None:
+            return b""
+        text = "".join(block.texts)
+        if block.kind in ("text", "refusal"):
+            return self._stop_part(block, text)
+        if block.kind == "tool_call":
+            return self._stop_tool_call(block, text)
+        return self._stop_reasoning(block, text, encrypted_content(event.signature, block.kind == "redacted_reasoning"))
+
+    def _stop_part(self, block: _Block, text: str) -> bytes:
+        assert block.part is not None
+        fields = {"item_id": block.item["id"], "output_index": block.output_index, "content_index": block.content_index}
+        if block.kind == "text":
+            block.part["text"] = text
+            out = self._emit({"type": "response.output_text.done", **fields, "text": text, "logprobs": []})
+        else:
+            block.part["refusal"] = text
+            out = self._emit({"type": "response.refusal.done", **fields, "refusal": text})
+        return out + self._emit({"type": "response.content_part.done", **fields, "part": block.part})
+
+    def _stop_reasoning(self, block: _Block, text: str, encrypted: str | None) -> bytes:
+        item = block.item
+        out = b""
+        if block.part is not None:
+            fields = {"item_id": item["id"], "output_index": block.output_index, "summary_index": 0}
+            block.part["text"] = text
+            out += self._emit({"type": "response.reasoning_summary_text.done", **fields, "text": text})
+            out += self._emit({"type": "response.reasoning_summary_part.done", **fields, "part": block.part})
+            item["summary"] = [block.part]
+        if encrypted is not None:
+            item["encrypted_content"] = encrypted
+        return out + self._item_done(item, block.output_index)
+
+    def _stop_tool_call(self, block: _Block, text: str) -> bytes:
+        item = block.item
+        fields = {"item_id": item["id"], "output_index": block.output_index}
+        out = b""
+        if block.mode == "function":
+            if not text:  # a call without arguments: "" is not JSON, and clients json.loads it
+                text = "{}"
+                out += f'{block.prefix}"{{}}","sequence_number":{self._next_sequence_number()}}}\n\n'.encode()
+            item["arguments"] = text
+            out += self._emit({"type": "response.function_call_arguments.done", **fields, "arguments": text})
+        else:
+            raw = unwrap_custom_input(text) if block.mode == "unwrap" else text
+            if block.mode == "unwrap" and raw:
+                out += self._emit({"type": "response.custom_tool_call_input.delta", **fields, "delta": raw})
+            item["input"] = raw
+            out += self._emit({"type": "response.custom_tool_call_input.done", **fields, "input": raw})
+        item["status"] = "completed"
+        return out + self._item_done(item, block.output_index)
