@@ -1,0 +1,402 @@
+"""asgi_translate benchmark: cost per upstream frame beside the floors and the peers.
+
+    .venv/bin/python benchmarks/run.py            # full run (about 15 minutes on 2 cores)
+    .venv/bin/python benchmarks/run.py --quick    # smoke run (N=1,000, fewer repeats)
+
+Prints a table and writes benchmarks/results/latest.json. Peers run from benchmarks/.venv
+(``python -m venv benchmarks/.venv && benchmarks/.venv/bin/pip install -r
+benchmarks/requirements.txt``); without it their rows say why they are missing.
+
+Each JSON backend runs in its own subprocess (``ASGI_TRANSLATE_JSON`` is read at import), and
+so does each concurrency run (its peak RSS must be its own). See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path[:0] = [str(HERE), str(ROOT)]
+
+import workload  # noqa: E402
+from harness import asgi_runner, repeats_for, replay_app, timed  # noqa: E402
+
+PEERS_PYTHON = HERE / ".venv" / "bin" / "python"
+FULL_NS = [1_000, 10_000, 30_000]
+QUICK_NS = [1_000]
+Row = dict[str, Any]
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------------
+# Sections
+
+
+def floor_rows(schemas: Iterable[str], ns: list[int], quick: bool) -> list[Row]:
+    import floors
+
+    rows: list[Row] = []
+    body = json.dumps(workload.stream_request("chat")).encode()
+    for schema in schemas:
+        for n in ns:
+            frames = workload.frames(schema, n)
+            for name, factory in floors.FLOORS.items():
+                base = {"group": "floor", "floor": name, "schema": schema, "n": n}
+                run, close = asgi_runner(floors.wrap(replay_app(frames), factory), "/floor", body)
+                try:
+                    rows.append({**base, "layer": "asgi", **timed(run, n, repeats_for(n, quick))})
+                finally:
+                    close()
+                rows.append(
+                    {**base, "layer": "core", **timed(floors.core_runner(frames, factory), n, repeats_for(n, quick))}
+                )
+            log(f"  floors {schema} n={n} done")
+    return rows
+
+
+def ours_rows(directions: list[tuple[str, str]], ns: list[int], quick: bool, skip: list[str]) -> dict[str, Any]:
+    """Streams, output validation, request translation and memory with the current backend."""
+    import ours
+
+    log(f"  ours: backend {ours.backend()}")
+    checks = {}
+    if "checks" not in skip:
+        checks = {f"{u}->{c}": ours.check_output(u, c, workload.frames(u, min(ns))) for u, c in directions}
+    rows = ours.stream_rows(directions, ns, lambda n: repeats_for(n, quick))
+    rows += ours.request_rows(directions, 5 if quick else 50)
+    if "memory" not in skip:
+        rows += ours.memory_rows(directions, 20 if quick else 200)
+    return {"backend": ours.backend(), "rows": rows, "checks": checks}
+
+
+def _python_for_backend(backend: str) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("ASGI_TRANSLATE_JSON", None)
+    if backend == "json":
+        env["ASGI_TRANSLATE_JSON"] = "json"
+    return env
+
+
+def _worker(args: list[str], env: dict[str, str], python: str = sys.executable) -> Any:
+    """Run ``run.py --worker ...`` (or another script) and parse the JSON it prints."""
+    cmd = [python, *args] if args[0].endswith(".py") else [python, str(HERE / "run.py"), *args]
+    done = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[1:])} exited with {done.returncode}")
+    return json.loads(done.stdout)
+
+
+def ours_in_subprocess(backend: str, opts: argparse.Namespace) -> dict[str, Any]:
+    args = ["--worker", "ours", *_shared_args(opts)]
+    return _worker(args, _python_for_backend(backend))  # type: ignore[no-any-return]
+
+
+def _shared_args(opts: argparse.Namespace) -> list[str]:
+    args = [f"--n={n}" for n in opts.n] + [f"--direction={u}:{c}" for u, c in opts.direction]
+    if opts.quick:
+        args.append("--quick")
+    args += [f"--skip={name}" for name in opts.skip if name in ("memory", "checks")]
+    return args
+
+
+def concurrency_rows(directions: list[tuple[str, str]], quick: bool) -> list[Row]:
+    streams, frames = (100, 100) if quick else (1_000, 300)
+    rows = []
+    upstreams = sorted({u for u, _ in directions})
+    for upstream, client in [(u, u) for u in upstreams] + directions:
+        args = ["--worker", "concurrency", f"--direction={upstream}:{client}", f"--streams={streams}"]
+        rows.append(_worker([*args, f"--frames={frames}"], _python_for_backend("orjson")))
+        log(f"  concurrency {upstream}->{client}: {rows[-1]['frames_per_s']:.0f} frames/s")
+    return rows
+
+
+def peer_rows(ns: list[int], quick: bool) -> dict[str, Any]:
+    if not PEERS_PYTHON.exists():
+        reason = "benchmarks/.venv is missing: python -m venv benchmarks/.venv && " + (
+            "benchmarks/.venv/bin/pip install -r benchmarks/requirements.txt"
+        )
+        return {"rows": [{"group": "peer", "peer": "all", "error": reason}], "versions": {}}
+    args = [str(HERE / "peers.py"), *[f"--n={n}" for n in ns], *(["--quick"] if quick else [])]
+    try:
+        return _worker(args, dict(os.environ), str(PEERS_PYTHON))  # type: ignore[no-any-return]
+    except Exception as exc:  # the table says why
+        return {"rows": [{"group": "peer", "peer": "all", "error": str(exc)}], "versions": {}}
+
+
+# ------------------------------------------------------------------------------------------
+# Ratios
+
+
+def _index(rows: list[Row], group: str, *keys: str) -> dict[tuple[Any, ...], Row]:
+    return {tuple(r.get(k) for k in keys): r for r in rows if r.get("group") == group and "median_us" in r}
+
+
+def ratios(rows: list[Row]) -> list[Row]:
+    """ours / floor (same backend, layer, N), peer / ours (asgi, orjson), N=max / N=min."""
+    out: list[Row] = []
+    floors = _index(rows, "floor", "floor", "schema", "layer", "n")
+    ours = _index(rows, "ours", "direction", "backend", "layer", "n")
+    for (direction, backend, layer, n), r in ours.items():
+        f = floors.get((f"roundtrip.{backend}", direction.split("->")[0], layer, n))
+        if f:
+            out.append({"ratio": "ours/floor", "direction": direction, "backend": backend, "layer": layer, "n": n,
+                        "value": r["median_us"] / f["median_us"]})  # fmt: skip
+    for r in rows:
+        if r.get("group") == "peer" and "median_us" in r:
+            mine = ours.get((r["direction"], "orjson", "asgi", r["n"])) or ours.get(
+                (r["direction"], "json", "asgi", r["n"])
+            )
+            if mine:
+                out.append({"ratio": "peer/ours", "peer": r["peer"], "direction": r["direction"], "n": r["n"],
+                            "backend": mine["backend"], "value": r["median_us"] / mine["median_us"]})  # fmt: skip
+    out += _growth(rows)
+    return out
+
+
+def _growth(rows: list[Row]) -> list[Row]:
+    """Per-frame cost at the largest N over the smallest: above 1.1 means superlinear."""
+    series: dict[tuple[Any, ...], dict[int, float]] = {}
+    for r in rows:
+        if "median_us" in r and "n" in r and r["group"] in ("floor", "ours", "peer"):
+            key = (r["group"], r.get("floor") or r.get("peer") or "ours", r.get("schema") or r.get("direction"),
+                   r.get("backend", ""), r.get("layer"))  # fmt: skip
+            series.setdefault(key, {})[r["n"]] = r["median_us"]
+    out = []
+    for (group, name, where, backend, layer), by_n in series.items():
+        if len(by_n) > 1:
+            lo, hi = min(by_n), max(by_n)
+            out.append({"ratio": f"n{hi}/n{lo}", "group": group, "name": name, "direction": where,
+                        "backend": backend, "layer": layer, "value": by_n[hi] / by_n[lo]})  # fmt: skip
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Table
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return "" if value is None else str(value)
+
+
+def table(headers: list[str], lines: list[list[Any]]) -> str:
+    cells = [[_fmt(c) for c in line] for line in lines]
+    widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(headers)]
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    fmt = "| " + " | ".join(f"{{:{w}}}" for w in widths) + " |"
+    return "\n".join([fmt.format(*headers), rule, *(fmt.format(*c) for c in cells)])
+
+
+def render(result: dict[str, Any]) -> str:
+    rows: list[Row] = result["rows"]
+    ratio = {(r["ratio"], r.get("direction"), r.get("backend"), r.get("layer"), r.get("n"), r.get("peer")): r["value"]
+             for r in result["ratios"]}  # fmt: skip
+    ns = sorted({r["n"] for r in rows if r.get("group") in ("floor", "ours") and "n" in r})
+    parts = [_stream_table(rows, ratio, ns), _peer_table(rows, ratio)]
+    parts += [_simple_tables(rows), _growth_table(result["ratios"])]
+    checks = result.get("checks", {})
+    if checks:
+        parts.append(
+            "Output validated with the client SDK's models:\n" + "\n".join(f"  {k}: {v}" for k, v in checks.items())
+        )
+    return "\n\n".join(p for p in parts if p)
+
+
+def _stream_table(rows: list[Row], ratio: dict[Any, float], ns: list[int]) -> str:
+    lines = []
+    for r in rows:
+        if r.get("group") == "floor" and "median_us" in r:
+            lines.append([f"floor {r['floor']}", r["schema"], "", r["layer"], r["n"], r["min_us"], r["median_us"], ""])
+    for r in rows:
+        if r.get("group") == "ours" and "median_us" in r:
+            rf = ratio.get(("ours/floor", r["direction"], r["backend"], r["layer"], r["n"], None))
+            lines.append(["asgi_translate", r["direction"], r["backend"], r["layer"], r["n"], r["min_us"],
+                          r["median_us"], rf])  # fmt: skip
+    head = ["stream (µs per upstream frame)", "schema/direction", "json", "layer", "N", "min", "median", "ours/floor"]
+    return "Streams: " + ", ".join(map(str, ns)) + " frames\n" + table(head, lines)
+
+
+def _peer_table(rows: list[Row], ratio: dict[Any, float]) -> str:
+    lines = []
+    for r in rows:
+        if r.get("group") != "peer":
+            continue
+        if "median_us" not in r:
+            lines.append([r.get("peer"), r.get("direction", ""), r.get("n", ""), "", "", "error: " + r["error"][:140]])
+            continue
+        pr = next((v for k, v in ratio.items() if k[0] == "peer/ours" and k[5] == r["peer"] and k[4] == r["n"]), None)
+        lines.append([r["peer"], r["direction"], r["n"], r["min_us"], r["median_us"], pr])
+    if not lines:
+        return ""
+    return "Peers (chat upstream bytes in; peer/ours against our asgi orjson row)\n" + table(
+        ["peer", "direction", "N", "min µs", "median µs", "peer/ours"], lines
+    )
+
+
+def _simple_tables(rows: list[Row]) -> str:
+    parts = []
+    req = [[r["direction"], r["backend"], r["bytes_in"], r["median_us"], r["floor_median_us"]]
+           for r in rows if r.get("group") == "request"]  # fmt: skip
+    if req:
+        parts.append("Request translation (one 200-message request with tool calls)\n" + table(
+            ["direction", "json", "bytes in", "median µs", "json loads+dumps µs"], req))  # fmt: skip
+    e2e = [[r["direction"], r["n"], r["ttfb_ms"], r["ttfe_ms"], r["total_ms"], r.get("added_ttfb_ms"),
+            r.get("added_ttfe_ms"), r.get("added_total_ms")] for r in rows if r.get("group") == "e2e"]  # fmt: skip
+    if e2e:
+        parts.append("End to end through uvicorn (median ms; added = translated minus the bare upstream)\n" + table(
+            ["direction", "N", "ttfb", "first event", "total", "+ttfb", "+first event", "+total"], e2e))  # fmt: skip
+    mem = [[r["direction"], r["backend"], r["translator_bytes"], r["exchange_bytes"]]
+           for r in rows if r.get("group") == "memory"]  # fmt: skip
+    if mem:
+        parts.append("State per open stream after 50 frames (bytes)\n" + table(
+            ["direction", "json", "translator", "whole exchange (minus passthrough)"], mem))  # fmt: skip
+    conc = [[r["direction"], r["streams"], r["frames_per_stream"], r["frames_per_s"], r["us_per_frame"],
+             r["rss_before_mib"], r["peak_rss_mib"]] for r in rows if r.get("group") == "concurrency"]  # fmt: skip
+    if conc:
+        head = ["direction", "streams", "frames each", "frames/s", "µs/frame", "RSS before MiB", "peak RSS MiB"]
+        parts.append("Concurrent streams in one process (orjson)\n" + table(head, conc))
+    return "\n\n".join(parts)
+
+
+def _growth_table(ratios_: list[Row]) -> str:
+    lines = [[r["group"], r["name"], r["direction"], r["backend"], r["layer"], r["ratio"], r["value"]]
+             for r in ratios_ if r["ratio"].startswith("n")]  # fmt: skip
+    if not lines:
+        return ""
+    return "Growth of the per-frame cost with stream length (above 1.1 = superlinear)\n" + table(
+        ["group", "name", "schema/direction", "json", "layer", "ratio", "value"], lines
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Command line
+
+
+def _direction(text: str) -> tuple[str, str]:
+    up, _, client = text.partition(":")
+    if up not in workload.SCHEMAS or client not in workload.SCHEMAS:
+        raise argparse.ArgumentTypeError(f"{text!r}: use upstream:client, e.g. chat:messages")
+    return up, client
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="asgi_translate benchmark (see benchmarks/README.md)")
+    p.add_argument("--quick", action="store_true", help="N=1,000 only, few repeats, small memory runs")
+    p.add_argument("--n", type=int, action="append", help="stream length in frames (repeatable)")
+    p.add_argument("--direction", type=_direction, action="append", help="upstream:client (repeatable)")
+    p.add_argument("--backends", default="orjson,json", help="'orjson,json' (subprocesses) or 'current'")
+    sections = ("floors", "ours", "checks", "peers", "e2e", "memory", "concurrency")
+    p.add_argument("--skip", action="append", default=[], choices=sections, help="leave a section out")
+    p.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
+    p.add_argument("--worker", choices=("ours", "concurrency"), help=argparse.SUPPRESS)
+    p.add_argument("--streams", type=int, default=1_000, help=argparse.SUPPRESS)
+    p.add_argument("--frames", type=int, default=300, help=argparse.SUPPRESS)
+    opts = p.parse_args(argv)
+    opts.n = opts.n or (QUICK_NS if opts.quick else FULL_NS)
+    opts.direction = opts.direction or list(workload.DIRECTIONS)
+    return opts
+
+
+def collect(opts: argparse.Namespace) -> dict[str, Any]:
+    rows: list[Row] = []
+    checks: dict[str, str] = {}
+    steps: list[tuple[str, Callable[[], None]]] = []
+    schemas = sorted({u for u, _ in opts.direction})
+
+    def ours_step() -> None:
+        for backend in opts.backends.split(","):
+            got = (ours_rows(opts.direction, opts.n, opts.quick, opts.skip) if backend == "current"
+                   else ours_in_subprocess(backend, opts))  # fmt: skip
+            rows.extend(got["rows"])
+            checks.update({f"{k} ({got['backend']})": v for k, v in got["checks"].items()})
+
+    peers: dict[str, Any] = {}
+
+    def peers_step() -> None:
+        peers.update(peer_rows(opts.n, opts.quick))
+        rows.extend(peers["rows"])
+
+    def e2e_step() -> None:
+        import e2e
+
+        rows.extend(e2e.measure(1_000, 5 if opts.quick else 30))
+
+    steps = [
+        ("floors", lambda: rows.extend(floor_rows(schemas, opts.n, opts.quick))),
+        ("ours", ours_step),
+        ("peers", peers_step),
+        ("e2e", e2e_step),
+        ("concurrency", lambda: rows.extend(concurrency_rows(opts.direction, opts.quick))),
+    ]
+    for name, step in steps:
+        if name not in opts.skip:
+            started = time.perf_counter()
+            log(f"[{name}]")
+            step()
+            log(f"[{name}] {time.perf_counter() - started:.0f} s")
+    return {"meta": _meta(opts, peers.get("versions", {})), "rows": rows, "ratios": ratios(rows), "checks": checks}
+
+
+def _meta(opts: argparse.Namespace, peer_versions: dict[str, str]) -> dict[str, Any]:
+    from importlib import metadata
+
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return {
+        "command": " ".join(["python", "benchmarks/run.py", *sys.argv[1:]]),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus, {platform.system()} {platform.release()}",
+        "versions": {p: version(p) for p in ("orjson", "uvicorn", "starlette", "httptools", "uvloop")},
+        "peer_versions": peer_versions,
+        "ns": opts.n,
+        "quick": opts.quick,
+    }
+
+
+def worker(opts: argparse.Namespace) -> None:
+    """Subprocess entry points: print one JSON document on stdout."""
+    if opts.worker == "ours":
+        result = ours_rows(opts.direction, opts.n, opts.quick, opts.skip)
+    else:
+        import ours
+
+        (upstream, client), *_ = opts.direction
+        result = ours.concurrency(upstream, client, opts.streams, opts.frames)
+    json.dump(result, sys.stdout)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    opts = parse(argv)
+    if opts.worker:
+        worker(opts)
+        return {}
+    result = collect(opts)
+    print(render(result))
+    opts.out.parent.mkdir(parents=True, exist_ok=True)
+    opts.out.write_text(json.dumps(result, indent=1))
+    log(f"wrote {opts.out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
