@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,6 +24,11 @@ from ._routes import Route, SchemaName, check_schema, default_routes
 from ._store import MemoryStore, ResponseStore
 from .schemas import Codec, get_codec
 
+if TYPE_CHECKING:
+    import httpx
+
+    from ._upstream import HTTPXUpstream
+
 DEFAULT_MAX_BODY_SIZE = 32 * 1024 * 1024
 # Upstream error bodies and JSON responses are buffered whole; an answer larger than this is
 # not a chat completion but a misbehaving upstream.
@@ -36,11 +41,15 @@ class TranslateMiddleware:
     ``TranslateMiddleware(app, upstream="chat")`` answers ``POST /v1/messages`` and
     ``POST /v1/responses`` through the app's ``POST /v1/chat/completions``. ``routes`` adds or
     replaces routes for other paths. All options are keyword-only.
+
+    ``upstream_url`` sends translated requests to a remote server speaking ``upstream`` instead
+    (see :class:`~asgi_translate._upstream.HTTPXUpstream` for ``upstream_api_key``, ``timeout``
+    and ``http_client``); without ``app`` everything else is proxied there too, unchanged.
     """
 
     def __init__(
         self,
-        app: ASGIApp,
+        app: ASGIApp | None = None,
         *,
         upstream: SchemaName | None = None,
         routes: Sequence[Route] = (),
@@ -49,11 +58,24 @@ class TranslateMiddleware:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         id_factory: IdFactory = random_id,
         clock: Clock = time.time,
+        upstream_url: str | None = None,
+        upstream_api_key: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        http_client: httpx.AsyncClient | None = None,
         response_store: ResponseStore | None = None,
     ) -> None:
         if upstream is None and not routes:
             raise ValueError("TranslateMiddleware needs upstream='chat'|'messages'|'responses' or routes=[Route(...)]")
-        self.app = app
+        self.remote: HTTPXUpstream | None = None
+        if upstream_url is not None:
+            from ._upstream import remote_upstream
+
+            self.remote = remote_upstream(upstream_url, upstream, routes, upstream_api_key, timeout, http_client)
+        elif app is None:
+            raise ValueError("TranslateMiddleware needs an app to wrap, or upstream_url='https://...' to forward to")
+        #: Untranslated requests go to ``app``; translated ones to the remote when there is one.
+        self.app: ASGIApp = app if app is not None else self.remote  # type: ignore[assignment]
+        self.upstream_app: ASGIApp = self.remote if self.remote is not None else self.app
         all_routes = [*routes, *(default_routes(check_schema(upstream, "upstream")) if upstream else [])]
         # The first route for a path wins, so explicit routes override the defaults.
         self.routes: dict[str, Route] = {}
@@ -80,6 +102,9 @@ class TranslateMiddleware:
         if scope["type"] == "http" and self.state_paths and scope["method"] in ("GET", "DELETE"):
             if await _responses_state.handle(scope, receive, send, self.response_store, self.state_paths):
                 return
+        if scope["type"] == "lifespan" and self.remote is not None and self.app is not self.remote:
+            await self.remote.lifespan_around(self.app, scope, receive, send)  # close the pool on shutdown
+            return
         await self.app(scope, receive, send)
 
     def max_tokens_for(self, model: str) -> int:
@@ -142,7 +167,9 @@ class _Responder:
             return await receive()
 
         try:
-            await self.config.app(self._upstream_scope(scope, len(body)), receive_translated, self.send_translated)
+            await self.config.upstream_app(
+                self._upstream_scope(scope, len(body)), receive_translated, self.send_translated
+            )
         except Exception:
             logger.exception("asgi_translate: upstream app raised")
             await self._abort("the upstream application failed")

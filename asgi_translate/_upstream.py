@@ -1,0 +1,331 @@
+"""A remote LLM server as "just another ASGI app", so remote and in-process upstreams share the
+middleware's one response-rewriting path.
+
+:class:`HTTPXUpstream` forwards each HTTP request to ``base_url`` with httpx, streaming both bodies,
+and maps the few things that differ between a client and the remote: the path prefix, the auth
+header convention, and which headers may cross. Failures that happen before the remote answered
+are answered here, in the upstream schema's own error envelope (502 unreachable, 504 timed out), so
+the middleware translates them to the client's envelope like any other upstream error; a failure
+mid-stream ends the body early, which the middleware reports as its schema's stream failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Iterable, Sequence
+from urllib.parse import urlsplit
+
+import anyio
+import httpx
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ._errors import ErrorInfo, UpstreamError
+from ._json import dumpb
+from ._routes import Route, SchemaName, check_schema
+
+logger = logging.getLogger("asgi_translate")
+
+#: Connect quickly or fail; a model may think for minutes between two frames.
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=600.0, write=60.0, pool=10.0)
+ANTHROPIC_VERSION = "2023-06-01"
+# Error bodies are buffered to scrub the configured key; no real error body comes near this.
+_MAX_ERROR_BODY = 1024 * 1024
+
+# https://www.rfc-editor.org/rfc/rfc9110#section-7.6.1 plus the pre-RFC "keep-alive" family.
+_HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te"}
+    | {"trailer", "trailers", "transfer-encoding", "upgrade"}
+)
+# httpx hands us decoded bytes (so no content-encoding) and the ASGI server frames the body and
+# adds its own date and server headers.
+_HOP_BY_HOP_AND_SERVER = _HOP_BY_HOP | {"date", "server"}
+_DROPPED_RESPONSE_HEADERS = _HOP_BY_HOP_AND_SERVER | {"content-length", "content-encoding"}
+_FORWARDED_REQUEST_HEADERS = frozenset({"accept", "content-type", "content-length", "user-agent"})
+_FORWARDED_REQUEST_HEADERS |= {"x-request-id", "request-id", "idempotency-key", "traceparent", "tracestate"}
+
+
+class HTTPXUpstream:
+    """Forward every HTTP request to ``base_url`` (``https://api.anthropic.com`` or a base that
+    ends in ``/v1`` such as ``http://localhost:8000/v1``; a request for ``/v1/x`` reaches
+    ``<base>/x`` then, never ``/v1/v1/x``).
+
+    ``upstream`` names the remote's schema, which decides its auth convention (Messages:
+    ``x-api-key`` and ``anthropic-version``; the OpenAI schemas: ``Authorization: Bearer``) and
+    its error envelope. ``api_key`` (or the environment variable named by ``api_key_env``, read
+    per request) replaces whatever key the client sent. Pass ``client`` to share your own
+    ``httpx.AsyncClient`` (you close it); otherwise one pooled client is opened on first use and
+    closed on ASGI lifespan shutdown or :meth:`aclose`. ``total_timeout`` bounds a whole
+    exchange, streaming included; ``timeout`` is httpx's per-phase timeout.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        upstream: SchemaName = "chat",
+        client: httpx.AsyncClient | None = None,
+        timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
+        total_timeout: float | None = None,
+        api_key: str | None = None,
+        api_key_env: str | None = None,
+        forward_headers: Iterable[str] = (),
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"upstream_url={base_url!r} must be an http:// or https:// URL")
+        self.upstream = check_schema(upstream, "upstream")
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+        self.prefix = parts.path.rstrip("/")
+        self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self.total_timeout = total_timeout
+        self._api_key = api_key
+        self._api_key_env = api_key_env
+        self._forwarded = _FORWARDED_REQUEST_HEADERS | {name.lower() for name in forward_headers}
+        self._client = client
+        self._owns_client = client is None
+
+    def __repr__(self) -> str:  # never show the key
+        return f"HTTPXUpstream({self.origin + self.prefix!r}, upstream={self.upstream!r})"
+
+    # -- client lifetime ------------------------------------------------------------------------
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The pooled client, opened on first use."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the pooled client if this upstream opened it (a caller's client stays open)."""
+        if self._owns_client and self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await _Exchange(self, scope, receive, send).run()
+        # websockets are not forwarded: the ASGI server answers them with a 403
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def lifespan_around(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run another app's lifespan, closing this upstream's pool when that app has shut down."""
+
+        async def send_then_close(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                await self.aclose()
+            await send(message)
+
+        await app(scope, receive, send_then_close)
+
+    # -- mapping a request ----------------------------------------------------------------------
+
+    def url_for(self, scope: Scope) -> str:
+        """``prefix + path``, dropping the client's ``/v1`` when the prefix already ends in it."""
+        raw_path: bytes | None = scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path else scope["path"]
+        path = path.split("?", 1)[0]
+        if self.prefix.endswith("/v1") and (path == "/v1" or path.startswith("/v1/")):
+            path = path[3:]
+        query = scope.get("query_string", b"").decode("latin-1")
+        return self.origin + self.prefix + path + (f"?{query}" if query else "")
+
+    def headers_for(self, scope: Scope) -> list[tuple[str, str]]:
+        """The allowlisted client headers, plus auth in the remote's convention."""
+        own = "anthropic-" if self.upstream == "messages" else "openai-"
+        headers: list[tuple[str, str]] = []
+        token: str | None = None
+        for raw_name, raw_value in scope["headers"]:
+            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            if name == "authorization" and value[:7].lower() == "bearer ":
+                token = value[7:].strip()
+            elif name == "x-api-key":
+                token = value.strip()
+            elif name in self._forwarded or name.startswith(own):
+                headers.append((name, value))
+        token = self._configured_key() or token
+        if self.upstream == "messages":
+            if token:
+                headers.append(("x-api-key", token))
+            if not any(name == "anthropic-version" for name, _ in headers):
+                headers.append(("anthropic-version", ANTHROPIC_VERSION))
+        elif token:
+            headers.append(("authorization", f"Bearer {token}"))
+        return headers
+
+    def _configured_key(self) -> str | None:
+        if self._api_key:
+            return self._api_key
+        if self._api_key_env:
+            return os.environ.get(self._api_key_env) or None
+        return None
+
+    def scrub(self, data: bytes) -> bytes:
+        """Remove the configured key from bytes headed for a client (an upstream may echo it)."""
+        key = self._configured_key()
+        return data.replace(key.encode(), b"***") if key else data
+
+    def error_body(self, error: UpstreamError) -> tuple[int, bytes]:
+        """A 502/504 in the remote's own envelope, which the middleware translates like any
+        upstream error (and which a client of the same schema reads as is)."""
+        from .schemas import get_codec
+
+        info = ErrorInfo(error.status, error.error_type, error.message)
+        status, payload = get_codec(self.upstream).render_error(info)
+        return status, self.scrub(dumpb(payload))
+
+
+def remote_upstream(
+    url: str,
+    upstream: SchemaName | None,
+    routes: Sequence[Route],
+    api_key: str | None,
+    timeout: httpx.Timeout | float | None,
+    client: httpx.AsyncClient | None,
+) -> HTTPXUpstream:
+    """The HTTPXUpstream behind ``TranslateMiddleware(upstream_url=...)``: one remote speaks one
+    schema, so it is ``upstream`` or the one schema every route targets."""
+    schemas = {upstream} if upstream else {route.upstream for route in routes}
+    if len(schemas) != 1:
+        raise ValueError("upstream_url needs upstream='chat'|'messages'|'responses' naming what the remote speaks")
+    return HTTPXUpstream(
+        url,
+        upstream=schemas.pop(),
+        client=client,
+        timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+        api_key=api_key,
+    )
+
+
+class _Exchange:
+    """One forwarded request: stream it up, stream the answer down, stop when the client leaves."""
+
+    __slots__ = ("upstream", "scope", "receive", "send", "body_sent", "started")
+
+    def __init__(self, upstream: HTTPXUpstream, scope: Scope, receive: Receive, send: Send) -> None:
+        self.upstream = upstream
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.body_sent = anyio.Event()  # the request body was read whole: receive() is free
+        self.started = False  # http.response.start was sent
+
+    async def run(self) -> None:
+        error: UpstreamError | None = None
+        try:
+            with anyio.fail_after(self.upstream.total_timeout):
+                async with anyio.create_task_group() as group:
+                    group.start_soon(self._watch_disconnect, group.cancel_scope)
+                    # Caught here rather than around the group, which would wrap it in an ExceptionGroup.
+                    try:
+                        await self._forward()
+                    except UpstreamError as exc:
+                        error = exc
+                    group.cancel_scope.cancel()
+        except TimeoutError:
+            error = UpstreamError(f"{self._where()} took longer than {self.upstream.total_timeout}s", status=504)
+        if error is not None:
+            await self._fail(error)
+
+    async def _watch_disconnect(self, scope: anyio.CancelScope) -> None:
+        """A client that leaves cancels the exchange, which closes the httpx response and with it
+        the connection, so the remote stops generating."""
+        await self.body_sent.wait()
+        while (await self.receive())["type"] != "http.disconnect":
+            pass
+        scope.cancel()
+
+    async def _forward(self) -> None:
+        upstream = self.upstream
+        has_body = any(name in (b"content-length", b"transfer-encoding") for name, _ in self.scope["headers"])
+        if not has_body:  # a GET: no chunked empty body; receive() is the watcher's from the start
+            self.body_sent.set()
+        request = upstream.client.build_request(
+            self.scope["method"],
+            upstream.url_for(self.scope),
+            headers=upstream.headers_for(self.scope),
+            content=self._request_body() if has_body else None,
+        )
+        try:
+            response = await upstream.client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise UpstreamError(f"{self._where()} timed out ({type(exc).__name__})", status=504) from None
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"Could not reach {self._where()}: {type(exc).__name__}: {exc}", status=502) from None
+        try:
+            await self._relay(response)
+        finally:
+            # Shielded: after a client disconnect this runs cancelled, and an unclosed response
+            # would leave the remote generating into a pooled connection.
+            with anyio.CancelScope(shield=True):
+                await response.aclose()
+
+    async def _request_body(self) -> AsyncIterator[bytes]:
+        more = True
+        while more:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise UpstreamError("The client disconnected while sending its request")
+            more = message.get("more_body", False)
+            yield message.get("body", b"")
+        self.body_sent.set()
+
+    async def _relay(self, response: httpx.Response) -> None:
+        # Without content-encoding the bytes we relay are the bytes counted: keep the length.
+        dropped = _DROPPED_RESPONSE_HEADERS if "content-encoding" in response.headers else _HOP_BY_HOP_AND_SERVER
+        headers = [
+            (name, value) for name, value in response.headers.raw if name.decode("latin-1").lower() not in dropped
+        ]
+        if response.status_code >= 400:
+            body = await self._read_error(response)
+            headers = [(name, value) for name, value in headers if name.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await self._start(response.status_code, headers)
+            await self.send({"type": "http.response.body", "body": body, "more_body": False})
+            return
+        await self._start(response.status_code, headers)
+        try:
+            async for chunk in response.aiter_bytes():
+                await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except httpx.HTTPError as exc:
+            # Mid-stream: nothing left to answer with but an early end, which the middleware
+            # turns into its schema's stream failure.
+            logger.warning("asgi_translate: %s failed mid-response: %s", self._where(), type(exc).__name__)
+        await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _read_error(self, response: httpx.Response) -> bytes:
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > _MAX_ERROR_BODY:
+                break
+        return self.upstream.scrub(bytes(body[:_MAX_ERROR_BODY]))
+
+    async def _start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self.started = True
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
+
+    async def _fail(self, error: UpstreamError) -> None:
+        logger.warning("asgi_translate: %s", error.message)
+        if self.started:
+            await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        status, body = self.upstream.error_body(error)
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await self._start(status, headers)
+        await self.send({"type": "http.response.body", "body": body, "more_body": False})
+
+    def _where(self) -> str:
+        return f"the upstream {self.upstream.origin}"

@@ -1,0 +1,186 @@
+"""``asgi-translate``: the package as a standalone translating proxy, served by uvicorn.
+
+With ``--upstream-url`` every schema the remote does not speak is translated to the one it does,
+and everything else (its native API, ``/v1/models``, ...) is proxied unchanged, so one base URL
+serves Chat Completions, Responses and Messages clients. Without it, a built-in deterministic
+demo model answers (:func:`asgi_translate.testing.demo_app`), so a fresh install answers ``curl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from ._middleware import TranslateMiddleware
+from ._models import ModelMap
+from ._routes import SCHEMAS, SchemaName
+
+logger = logging.getLogger("asgi_translate")
+
+_EPILOG = """\
+examples:
+  asgi-translate
+      the built-in demo model on all three schemas at http://127.0.0.1:8000
+  asgi-translate --upstream-url http://localhost:8000/v1 --upstream chat --port 4000 \\
+      --model-map 'claude-*=Qwen/Qwen3-8B'
+      Claude Code (ANTHROPIC_BASE_URL=http://127.0.0.1:4000) on a vLLM server
+  ANTHROPIC_API_KEY=... asgi-translate --upstream-url https://api.anthropic.com --upstream messages \\
+      --api-key-env ANTHROPIC_API_KEY
+      OpenAI SDK clients on Claude
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="asgi-translate",
+        description="Serve OpenAI Chat Completions, OpenAI Responses and Anthropic Messages at once, "
+        "translated to and from the one schema an upstream server speaks.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add(
+        "--upstream-url",
+        metavar="URL",
+        help="the server to forward to: an origin (https://api.anthropic.com) or a base ending in /v1 "
+        "(http://localhost:8000/v1). Omitted: serve the built-in demo model.",
+    )
+    add(
+        "--upstream",
+        choices=SCHEMAS,
+        default=None,
+        help="the schema the upstream speaks: chat (/v1/chat/completions: vLLM, Ollama, llama.cpp, ...), "
+        "messages (/v1/messages) or responses (/v1/responses). Default: chat.",
+    )
+    add("--host", default="127.0.0.1", help="interface to listen on (default: %(default)s; 0.0.0.0 for all)")
+    add("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    add(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn and asgi_translate log level (default: %(default)s)",
+    )
+    add(
+        "--api-key-env",
+        metavar="NAME",
+        help="name of an environment variable holding the upstream API key; it replaces any key a client "
+        "sends. The key itself is never logged or echoed.",
+    )
+    add(
+        "--model-map",
+        metavar="SPEC",
+        type=_model_map,
+        help="rename models on the way up, e.g. 'claude-*=Qwen/Qwen3-8B,gpt-4o=llama3,*=default': exact "
+        "names first, then globs in order; responses keep the name the client asked for",
+    )
+    add(
+        "--max-tokens-default",
+        metavar="N",
+        type=_positive_int,
+        default=4096,
+        help="max_tokens sent to a Messages upstream when a client gives none (default: %(default)s)",
+    )
+    add(
+        "--timeout",
+        metavar="SECONDS",
+        type=float,
+        default=600.0,
+        help="longest wait for the upstream's next bytes (default: %(default)s); a timeout answers 504",
+    )
+    add(
+        "--connect-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=10.0,
+        help="longest wait to connect to the upstream (default: %(default)s); unreachable answers 502",
+    )
+    return parser
+
+
+def build_app(args: argparse.Namespace) -> TranslateMiddleware:
+    """The ASGI app the options describe."""
+    upstream: SchemaName = args.upstream or "chat"
+    model_map = args.model_map or ModelMap()
+    if args.upstream_url is None:
+        from .testing import FakeModel
+
+        return TranslateMiddleware(
+            FakeModel(), upstream="chat", model_map=model_map, default_max_tokens=args.max_tokens_default
+        )
+    import httpx
+
+    return TranslateMiddleware(
+        upstream=upstream,
+        upstream_url=args.upstream_url,
+        upstream_api_key=os.environ[args.api_key_env] if args.api_key_env else None,
+        timeout=httpx.Timeout(args.timeout, connect=args.connect_timeout),
+        model_map=model_map,
+        default_max_tokens=args.max_tokens_default,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the proxy until SIGINT or SIGTERM; returns the exit status (0 after a signal)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.upstream_url is None and (args.upstream or args.api_key_env):
+        parser.error("--upstream and --api-key-env need --upstream-url (without it the demo model answers)")
+    if args.api_key_env and not os.environ.get(args.api_key_env):
+        parser.error(f"--api-key-env: the environment variable {args.api_key_env} is not set")
+    try:
+        import uvicorn
+    except ImportError:  # pragma: no cover - depends on the installation
+        parser.error('the command needs uvicorn: pip install "asgi-translate[cli]"')
+    try:
+        app = build_app(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(message)s")
+    logger.info("asgi-translate: %s", _describe(args))
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="on")
+    server = uvicorn.Server(config)
+    # uvicorn re-raises the signal that stopped it once it has shut down, which would end the
+    # process with a KeyboardInterrupt traceback (SIGINT) or status 143 (SIGTERM). A stop asked
+    # for is a success: absorb that second delivery.
+    previous = {sig: signal.signal(sig, _ignore_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if server.started else 1
+
+
+def _ignore_signal(signum: int, frame: FrameType | None) -> None:
+    """Swallow the signal uvicorn re-raises after its graceful shutdown."""
+
+
+def _describe(args: argparse.Namespace) -> str:
+    if args.upstream_url is None:
+        where = "the built-in demo model (no --upstream-url)"
+    else:
+        where = f"{args.upstream_url} ({args.upstream or 'chat'})"  # the URL, never the key
+    return f"serving chat, messages and responses at http://{args.host}:{args.port}, answered by {where}"
+
+
+def _model_map(spec: str) -> ModelMap:
+    try:
+        return ModelMap.parse(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
