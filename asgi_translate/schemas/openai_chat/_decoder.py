@@ -1,0 +1,292 @@
+"""Chat completion chunks (upstream SSE) -> canonical stream events.
+
+Chat deltas are implicit: nothing says a text run started or ended. The decoder opens a block
+when a new kind of content shows up and closes the previous text/reasoning/refusal block then;
+tool calls are routed by ``tool_calls[].index`` (one dict, vendor index -> canonical index) and
+stay open until the end, because servers interleave parallel calls.
+
+``Finish`` waits for ``data: [DONE]`` (or the end of the body): the usage chunk comes after the
+``finish_reason`` chunk. https://platform.openai.com/docs/api-reference/chat-streaming
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ... import _json
+from ..._canonical import (
+    BlockDelta,
+    BlockKind,
+    BlockStart,
+    BlockStop,
+    Finish,
+    MessageStart,
+    StreamError,
+    StreamEvent,
+    UsageUpdate,
+)
+from ..._context import Context
+from ..._errors import type_from_openai
+from ..._sse import ServerSentEvent
+from ._mapping import stop_reason, usage_from_chat
+
+
+class _PendingCall:
+    """A tool call seen before its name (a few servers send the id first): held until named."""
+
+    __slots__ = ("call_id", "name", "arguments")
+
+    def __init__(self, call_id: str | None) -> None:
+        self.call_id = call_id
+        self.name: str | None = None
+        self.arguments: list[str] = []
+
+
+class ChatStreamDecoder:
+    """One upstream chat stream -> canonical events (choice 0 only)."""
+
+    __slots__ = (
+        "_ctx",
+        "_started",
+        "_done",
+        "_next",
+        "_kind",
+        "_index",
+        "_signature",
+        "_tools",
+        "_pending",
+        "_ids",
+        "_last_vendor",
+        "_finish",
+    )
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._started = False
+        self._done = False
+        self._next = 0  # next canonical block index
+        self._kind: BlockKind | None = None  # the open text/reasoning/refusal block, if any
+        self._index = 0
+        self._signature: str | None = None  # for the open reasoning block
+        self._tools: dict[int, int] = {}  # vendor tool index -> canonical block index (open calls)
+        self._pending: dict[int, _PendingCall] = {}
+        self._ids: dict[str, int] = {}  # tool call id -> vendor index, for servers that omit index
+        self._last_vendor = 0
+        self._finish: str | None = None
+
+    # -- entry points -------------------------------------------------------------------------
+
+    def decode(self, event: ServerSentEvent) -> list[StreamEvent]:
+        if self._done:
+            return []
+        data = event.data
+        if data == "[DONE]":
+            return self._end()
+        try:
+            chunk = _json.loads(data)
+        except ValueError:
+            return self._fail(StreamError("api_error", f"upstream sent a chunk that is not JSON: {data[:200]!r}", 502))
+        if not isinstance(chunk, dict):
+            return self._fail(StreamError("api_error", "upstream sent a chunk that is not a JSON object", 502))
+        error = chunk.get("error")
+        if error or event.event == "error":
+            return self._fail(_stream_error(error if isinstance(error, dict) else chunk))
+        out: list[StreamEvent] = []
+        if not self._started:
+            out.append(self._start(chunk))
+        choices = chunk.get("choices")
+        if choices:
+            choice = choices[0]
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                choice = next((c for c in choices if isinstance(c, dict) and c.get("index") == 0), None)
+            if choice is not None:
+                self._choice(choice, out)
+        usage = chunk.get("usage")
+        if not isinstance(usage, dict):  # Groq has sent usage only inside x_groq
+            extra = chunk.get("x_groq")
+            usage = extra.get("usage") if isinstance(extra, dict) else None
+        if isinstance(usage, dict):
+            out.append(UsageUpdate(usage_from_chat(usage)))
+        return out
+
+    def flush(self) -> list[StreamEvent]:
+        """End of the upstream body: a stream that reported a finish_reason ended cleanly even
+        without ``[DONE]`` (several servers omit it); one cut before that failed."""
+        if self._done:
+            return []
+        if self._finish is not None:
+            return self._end()
+        cut = "before a finish_reason" if self._started else "before its first chunk"
+        return self._fail(StreamError("api_error", f"the upstream chat stream ended {cut}", 502))
+
+    # -- chunk content ------------------------------------------------------------------------
+
+    def _start(self, chunk: dict[str, Any]) -> MessageStart:
+        self._started = True
+        chunk_id = chunk.get("id")
+        model = chunk.get("model")
+        return MessageStart(
+            id=chunk_id if isinstance(chunk_id, str) and chunk_id else self._ctx.new_id("chatcmpl-"),
+            model=model if isinstance(model, str) and model else self._ctx.request.model,
+        )
+
+    def _choice(self, choice: dict[str, Any], out: list[StreamEvent]) -> None:
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            self._reasoning(delta, out)
+            text = delta.get("content")
+            if text and isinstance(text, str):
+                self._text("text", text, out)
+            refusal = delta.get("refusal")
+            if refusal and isinstance(refusal, str):
+                self._text("refusal", refusal, out)
+            calls = delta.get("tool_calls")
+            if calls and isinstance(calls, list):
+                for call in calls:
+                    if isinstance(call, dict):
+                        self._tool_call(call, out)
+        finish = choice.get("finish_reason")
+        if finish and isinstance(finish, str):
+            self._finish = finish
+
+    def _reasoning(self, delta: dict[str, Any], out: list[StreamEvent]) -> None:
+        """``reasoning_content`` (DeepSeek, Qwen, xAI), ``reasoning`` (vLLM, Groq, Ollama) and
+        ``reasoning_details`` (OpenRouter). OpenRouter repeats the text in both ``reasoning``
+        and the details, so detail text counts only when the plain fields are empty."""
+        text = delta.get("reasoning_content") or delta.get("reasoning")
+        has_text = isinstance(text, str) and text != ""
+        if isinstance(text, str) and text:
+            self._text("reasoning", text, out)
+        details = delta.get("reasoning_details")
+        if details and isinstance(details, list):
+            for detail in details:
+                if isinstance(detail, dict):
+                    self._detail(detail, not has_text, out)
+
+    def _detail(self, detail: dict[str, Any], use_text: bool, out: list[StreamEvent]) -> None:
+        kind = detail.get("type")
+        if kind == "reasoning.encrypted":
+            data = detail.get("data")
+            if isinstance(data, str) and data:
+                self._close(out)
+                index = self._allocate()
+                out.append(BlockStart(index, "redacted_reasoning"))
+                out.append(BlockStop(index, data))
+            return
+        if kind != "reasoning.text" and kind != "reasoning.summary":
+            return
+        piece = detail.get("text" if kind == "reasoning.text" else "summary")
+        if use_text and isinstance(piece, str) and piece:
+            self._text("reasoning", piece, out)
+        signature = detail.get("signature")
+        if isinstance(signature, str) and signature:
+            if self._kind != "reasoning":
+                self._open("reasoning", out)
+            self._signature = signature
+
+    def _text(self, kind: BlockKind, text: str, out: list[StreamEvent]) -> None:
+        if self._kind != kind:
+            self._open(kind, out)
+        out.append(BlockDelta(self._index, text))
+
+    def _open(self, kind: BlockKind, out: list[StreamEvent]) -> None:
+        self._close(out)
+        self._kind = kind
+        self._index = self._allocate()
+        out.append(BlockStart(self._index, kind))
+
+    def _close(self, out: list[StreamEvent]) -> None:
+        """Close the open text/reasoning/refusal block (tool calls stay open)."""
+        if self._kind is not None:
+            out.append(BlockStop(self._index, self._signature))
+            self._kind = None
+            self._signature = None
+
+    def _allocate(self) -> int:
+        index = self._next
+        self._next += 1
+        return index
+
+    # -- tool calls ---------------------------------------------------------------------------
+
+    def _vendor_index(self, call: dict[str, Any], call_id: str | None) -> int:
+        """``tool_calls[].index``; servers that omit it are routed by id, then to the last call."""
+        vendor = call.get("index")
+        if isinstance(vendor, int) and not isinstance(vendor, bool):
+            return vendor
+        if call_id is None:
+            return self._last_vendor
+        if call_id not in self._ids:
+            self._ids[call_id] = len(self._ids) + len(self._tools) + len(self._pending)
+        return self._ids[call_id]
+
+    def _tool_call(self, call: dict[str, Any], out: list[StreamEvent]) -> None:
+        call_id = call.get("id") if isinstance(call.get("id"), str) and call.get("id") else None
+        vendor = self._vendor_index(call, call_id)
+        self._last_vendor = vendor
+        function = call.get("function")
+        if not isinstance(function, dict):
+            function = {}
+        arguments = function.get("arguments")
+        index = self._tools.get(vendor)
+        if index is not None:  # the common case: more arguments for an open call
+            if isinstance(arguments, str) and arguments:
+                out.append(BlockDelta(index, arguments))
+            return
+        pending = self._pending.get(vendor)
+        if pending is None:
+            pending = self._pending[vendor] = _PendingCall(call_id)
+        pending.call_id = pending.call_id or call_id
+        name = function.get("name")
+        if isinstance(name, str) and name:
+            pending.name = name
+        if isinstance(arguments, str) and arguments:
+            pending.arguments.append(arguments)
+        if pending.name is not None:
+            self._open_call(vendor, pending, out)
+
+    def _open_call(self, vendor: int, pending: _PendingCall, out: list[StreamEvent]) -> None:
+        self._close(out)
+        del self._pending[vendor]
+        index = self._allocate()
+        self._tools[vendor] = index
+        call_id = pending.call_id or self._ctx.new_id("call_")
+        out.append(BlockStart(index, "tool_call", call_id=call_id, name=pending.name or ""))
+        if pending.arguments:
+            out.append(BlockDelta(index, "".join(pending.arguments)))
+
+    # -- the end ------------------------------------------------------------------------------
+
+    def _end(self) -> list[StreamEvent]:
+        if not self._started:
+            return self._fail(StreamError("api_error", "the upstream chat stream ended before its first chunk", 502))
+        out: list[StreamEvent] = []
+        self._close(out)
+        for vendor, pending in list(self._pending.items()):  # calls that never got a name
+            self._open_call(vendor, pending, out)
+        out += [BlockStop(index) for index in self._tools.values()]
+        reason = stop_reason(self._finish)
+        if reason is None:  # [DONE] without any finish_reason (Snowflake): infer it
+            reason = "tool_use" if self._tools else "end_turn"
+        out.append(Finish(reason))
+        self._done = True
+        return out
+
+    def _fail(self, error: StreamError) -> list[StreamEvent]:
+        self._done = True
+        return [error]
+
+
+def _stream_error(error: dict[str, Any]) -> StreamError:
+    """A mid-stream ``{"error": {...}}`` chunk (OpenAI, OpenRouter) or ``event: error`` (Groq)."""
+    status = error.get("status_code", error.get("status"))
+    code = error.get("code")
+    if not isinstance(status, int) or isinstance(status, bool):
+        status = code if isinstance(code, int) and not isinstance(code, bool) and 400 <= code < 600 else 500
+    openai_type = error.get("type") if isinstance(error.get("type"), str) else None
+    if openai_type is None and isinstance(code, str):
+        openai_type = code
+    message = error.get("message")
+    if not isinstance(message, str) or not message:
+        message = "the upstream reported an error mid-stream"
+    return StreamError(type_from_openai(openai_type, status), message, status)

@@ -1,0 +1,197 @@
+"""Canonical stream events -> Chat Completions chunks for a chat client.
+
+Every frame is ``data: {chunk}``; the part of a chunk before its ``delta`` never changes within a
+stream, so it is built once at ``MessageStart`` and each delta costs one small ``dumps``. The
+grammar the official SDK relies on (``openai/lib/streaming/chat``): ``role`` on the first delta
+only; a tool call's ``id``, ``type`` and ``name`` on its first delta only (the SDK concatenates
+repeated strings); one ``finish_reason``; the usage chunk (``choices: []``) after it; ``[DONE]``.
+
+Conventions of ours, documented in the README:
+
+- Reasoning text goes out as ``reasoning_content`` deltas. A signature (Anthropic thinking,
+  Responses ``encrypted_content``) goes out when its block ends, as a delta carrying
+  ``reasoning_details: [{"type": "reasoning.text", "text": "", "signature": ..., "index": n}]``;
+  redacted reasoning as ``{"type": "reasoning.encrypted", "data": ..., "index": n}``.
+- A custom (freeform) tool call becomes a function call whose arguments are ``{"input": raw}``.
+  The raw text is held until the call ends and sent as one arguments delta, because a JSON
+  string cannot be streamed piecewise without escaping across delta boundaries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ... import _json
+from ..._canonical import (
+    BlockDelta,
+    BlockKind,
+    BlockStart,
+    BlockStop,
+    Finish,
+    MessageStart,
+    StreamError,
+    StreamEvent,
+    Usage,
+    UsageUpdate,
+)
+from ..._context import Context
+from ..._errors import OPENAI_TYPE_BY_TYPE
+from ..._sse import format_event
+from ._mapping import finish_reason, merge_usage, usage_to_chat
+from ._render_request import custom_arguments
+
+_OPEN_TAIL = ',"logprobs":null,"finish_reason":null}]}'
+_DONE = format_event("[DONE]")
+
+
+class _Block:
+    """What the encoder remembers about one open canonical block."""
+
+    __slots__ = ("kind", "prefix", "raw", "detail")
+
+    def __init__(self, kind: BlockKind, prefix: str = "", detail: int = 0) -> None:
+        self.kind = kind
+        #: Tool calls: the JSON text before an arguments string, with this call's chat index.
+        self.prefix = prefix
+        #: Custom tool calls: the raw input, held until the call ends.
+        self.raw: list[str] | None = None
+        #: Reasoning blocks: this block's ``reasoning_details`` index.
+        self.detail = detail
+
+
+class ChatStreamEncoder:
+    """Canonical events -> chat SSE bytes for one client stream."""
+
+    __slots__ = ("_ctx", "_base", "_head", "_done", "_blocks", "_tools", "_details", "_usage")
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._base = ""  # '{"id":..,"object":..,"created":..,"model":..' (no closing brace)
+        self._head = ""  # _base + ',"choices":[{"index":0,"delta":'
+        self._done = False
+        self._blocks: dict[int, _Block] = {}
+        self._tools = 0  # next chat tool_calls index
+        self._details = 0  # next reasoning_details index
+        self._usage: Usage | None = None
+
+    def encode(self, event: StreamEvent) -> bytes:
+        if self._done:
+            return b""
+        # Exact type checks, most frequent first: this runs once per frame.
+        if type(event) is BlockDelta:
+            return self._delta(event)
+        if type(event) is BlockStart:
+            return self._block_start(event)
+        if type(event) is BlockStop:
+            return self._block_stop(event)
+        if type(event) is UsageUpdate:
+            self._usage = merge_usage(self._usage, event.usage)
+            return b""
+        if type(event) is MessageStart:
+            return self._message_start(event)
+        if type(event) is Finish:
+            return self._finish(event)
+        assert type(event) is StreamError
+        return self._error(event)
+
+    # -- framing ------------------------------------------------------------------------------
+
+    def _prepare(self, chunk_id: str | None) -> None:
+        if self._head:
+            return
+        ctx = self._ctx
+        self._base = (
+            f'{{"id":{_json.dumps(chunk_id or ctx.new_id("chatcmpl-"))},"object":"chat.completion.chunk",'
+            f'"created":{ctx.now()},"model":{_json.dumps(ctx.client_model)}'
+        )
+        self._head = self._base + ',"choices":[{"index":0,"delta":'
+
+    def _frame(self, delta: str) -> bytes:
+        return format_event(self._head + delta + _OPEN_TAIL)
+
+    # -- events -------------------------------------------------------------------------------
+
+    def _message_start(self, event: MessageStart) -> bytes:
+        self._prepare(event.id)
+        if event.usage is not None:
+            self._usage = event.usage
+        return self._frame('{"role":"assistant","content":""}')
+
+    def _block_start(self, event: BlockStart) -> bytes:
+        self._prepare(None)
+        if event.kind != "tool_call":
+            detail = 0
+            if event.kind == "reasoning" or event.kind == "redacted_reasoning":
+                detail = self._details
+                self._details += 1
+            self._blocks[event.index] = _Block(event.kind, detail=detail)
+            return b""
+        tool = self._tools
+        self._tools += 1
+        block = _Block("tool_call", f'{{"tool_calls":[{{"index":{tool},"function":{{"arguments":')
+        if event.custom:
+            block.raw = []
+        self._blocks[event.index] = block
+        call = {
+            "index": tool,
+            "id": event.call_id or self._ctx.new_id("call_"),
+            "type": "function",
+            "function": {"name": event.name or "", "arguments": ""},
+        }
+        return self._frame(_json.dumps({"tool_calls": [call]}))
+
+    def _delta(self, event: BlockDelta) -> bytes:
+        block = self._blocks.get(event.index)
+        if block is None or not event.text:
+            return b""
+        kind = block.kind
+        if kind == "text":
+            return self._frame('{"content":' + _json.dumps(event.text) + "}")
+        if kind == "tool_call":
+            if block.raw is not None:
+                block.raw.append(event.text)
+                return b""
+            return self._frame(block.prefix + _json.dumps(event.text) + "}}]}")
+        if kind == "reasoning":
+            return self._frame('{"reasoning_content":' + _json.dumps(event.text) + "}")
+        if kind == "refusal":
+            return self._frame('{"refusal":' + _json.dumps(event.text) + "}")
+        return b""  # redacted reasoning has no text
+
+    def _block_stop(self, event: BlockStop) -> bytes:
+        block = self._blocks.pop(event.index, None)
+        if block is None:
+            return b""
+        if block.raw is not None:
+            return self._frame(block.prefix + _json.dumps(custom_arguments("".join(block.raw))) + "}}]}")
+        if not event.signature:
+            return b""
+        detail: dict[str, Any]
+        if block.kind == "reasoning":
+            detail = {"type": "reasoning.text", "text": "", "signature": event.signature, "index": block.detail}
+        elif block.kind == "redacted_reasoning":
+            detail = {"type": "reasoning.encrypted", "data": event.signature, "index": block.detail}
+        else:
+            return b""
+        return self._frame(_json.dumps({"reasoning_details": [detail]}))
+
+    def _finish(self, event: Finish) -> bytes:
+        self._prepare(None)
+        self._done = True
+        reason = _json.dumps(finish_reason(event.reason))
+        out = format_event(self._head + '{},"logprobs":null,"finish_reason":' + reason + "}]}")
+        if self._ctx.request.include_usage:
+            usage = usage_to_chat(self._usage or Usage())
+            out += format_event(self._base + ',"choices":[],"usage":' + _json.dumps(usage) + "}")
+        return out + _DONE
+
+    def _error(self, event: StreamError) -> bytes:
+        self._done = True
+        default = "invalid_request_error" if 400 <= event.status < 500 else "server_error"
+        error = {
+            "message": event.message,
+            "type": OPENAI_TYPE_BY_TYPE.get(event.type, default),
+            "code": None,
+            "param": None,
+        }
+        return format_event(_json.dumps({"error": error})) + _DONE

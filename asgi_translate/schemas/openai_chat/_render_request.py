@@ -1,0 +1,218 @@
+"""Canonical :class:`Request` -> Chat Completions request JSON for a chat upstream.
+
+Choices made for the widest set of OpenAI-compatible servers (vLLM, llama.cpp, Ollama, SGLang,
+DeepSeek, Groq, OpenRouter):
+
+- ``max_tokens`` rather than ``max_completion_tokens``: every server reads the former; OpenAI's
+  reasoning models are the exception that wants the latter.
+- Tool results with images: many servers accept only text in ``tool`` messages, so the tool
+  message carries the text and the images (and files) follow in one ``user`` message right after
+  the tool messages of that turn.
+- Reasoning in assistant history goes out as ``reasoning_content`` (DeepSeek, vLLM, Qwen need it
+  back during tool loops), plus OpenRouter-style ``reasoning_details`` only when a signature or
+  redacted data must survive the round trip.
+- ``metadata`` is not sent: OpenAI only accepts it together with ``store``.
+- Custom (freeform) tools become function tools taking one string, ``input``; their grammar
+  (``Tool.format``) is not enforced. A tool result's ``is_error`` has no chat field and is lost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ... import _json
+from ..._canonical import (
+    FilePart,
+    ImagePart,
+    Message,
+    Part,
+    ReasoningPart,
+    RefusalPart,
+    Request,
+    ResponseFormat,
+    TextPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+)
+from ..._context import Context
+from ..._errors import UnsupportedFeatureError
+from ..._reasoning import effort_for_budget
+from ._mapping import data_url, details_from_reasoning, reasoning_text
+
+#: What a tool message says when its result was only images or files, moved to a user message.
+ATTACHMENT_NOTE = "(the tool returned attachments; they follow in the next message)"
+
+_CUSTOM_PARAMETERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {"input": {"type": "string"}},
+    "required": ["input"],
+    "additionalProperties": False,
+}
+
+
+def custom_arguments(raw: str) -> str:
+    """A custom (freeform) tool's raw input as the JSON arguments of its function stand-in."""
+    return _json.dumps({"input": raw})
+
+
+def _part(part: TextPart | ImagePart | FilePart) -> dict[str, Any]:
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    if isinstance(part, ImagePart):
+        url = data_url(part.media_type, part.data) if part.data is not None else part.url
+        image: dict[str, Any] = {"url": url}
+        if part.detail:
+            image["detail"] = part.detail
+        return {"type": "image_url", "image_url": image}
+    if part.data is None and part.file_id is None:
+        raise UnsupportedFeatureError("a file given by URL cannot be sent to a chat upstream; send it inline")
+    file: dict[str, Any] = {}
+    if part.data is not None:
+        file["file_data"] = data_url(part.media_type, part.data)
+    if part.file_id is not None:
+        file["file_id"] = part.file_id
+    if part.filename:
+        file["filename"] = part.filename
+    return {"type": "file", "file": file}
+
+
+def _user_content(parts: list[TextPart | ImagePart | FilePart]) -> str | list[dict[str, Any]]:
+    """A lone text part stays a plain string, which every server accepts."""
+    if len(parts) == 1 and isinstance(parts[0], TextPart):
+        return parts[0].text
+    return [_part(part) for part in parts]
+
+
+def _tool_message(result: ToolResultPart, attachments: list[TextPart | ImagePart | FilePart]) -> dict[str, Any]:
+    """One ``tool`` message with the result's text; its images and files go to ``attachments``."""
+    texts = [part.text for part in result.content if isinstance(part, TextPart)]
+    attachments += [part for part in result.content if not isinstance(part, TextPart)]
+    content = "\n".join(texts)
+    if not content and len(texts) < len(result.content):
+        content = ATTACHMENT_NOTE
+    return {"role": "tool", "tool_call_id": result.call_id, "content": content}
+
+
+def _user(message: Message) -> list[dict[str, Any]]:
+    """A user turn: each run of tool results becomes ``tool`` messages, followed by one user
+    message holding the results' attachments and the turn's own content that comes next."""
+    out: list[dict[str, Any]] = []
+    pending: list[TextPart | ImagePart | FilePart] = []
+    for part in message.content:
+        if isinstance(part, ToolResultPart):
+            if pending and (not out or out[-1]["role"] != "tool"):
+                out.append({"role": "user", "content": _user_content(pending)})
+                pending = []
+            out.append(_tool_message(part, pending))
+        elif isinstance(part, TextPart | ImagePart | FilePart):
+            pending.append(part)
+    if pending:
+        out.append({"role": "user", "content": _user_content(pending)})
+    return out
+
+
+def _tool_call(part: ToolCallPart) -> dict[str, Any]:
+    arguments = custom_arguments(part.arguments) if part.custom else part.arguments
+    return {"id": part.id, "type": "function", "function": {"name": part.name, "arguments": arguments}}
+
+
+def assistant_message(content: list[Part], *, always_details: bool) -> dict[str, Any]:
+    """The chat form of an assistant turn (shared with the JSON response renderer)."""
+    reasoning = [part for part in content if isinstance(part, ReasoningPart)]
+    text = "".join(part.text for part in content if isinstance(part, TextPart))
+    refusal = "".join(part.text for part in content if isinstance(part, RefusalPart))
+    calls = [_tool_call(part) for part in content if isinstance(part, ToolCallPart)]
+    # null content is only valid beside tool calls or a refusal; otherwise send "".
+    message: dict[str, Any] = {"role": "assistant", "content": text or (None if calls or refusal else "")}
+    if reasoning:
+        message["reasoning_content"] = reasoning_text(reasoning)
+        if always_details or any(part.signature or part.redacted for part in reasoning):
+            message["reasoning_details"] = details_from_reasoning(reasoning)
+    if refusal or always_details:
+        message["refusal"] = refusal or None
+    if calls:
+        message["tool_calls"] = calls
+    return message
+
+
+def _tool(tool: Tool) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        function["description"] = tool.description
+    function["parameters"] = _CUSTOM_PARAMETERS if tool.custom else tool.parameters
+    if tool.strict is not None and not tool.custom:
+        function["strict"] = tool.strict
+    return {"type": "function", "function": function}
+
+
+def _tool_choice(choice: ToolChoice) -> str | dict[str, Any]:
+    if choice.type == "tool":
+        return {"type": "function", "function": {"name": choice.name}}
+    return choice.type
+
+
+def _response_format(spec: ResponseFormat) -> dict[str, Any] | None:
+    if spec.type == "json_object":
+        return {"type": "json_object"}
+    if spec.type != "json_schema":
+        return None
+    schema: dict[str, Any] = {"name": spec.name or "response", "schema": spec.schema or {"type": "object"}}
+    if spec.strict is not None:
+        schema["strict"] = spec.strict
+    if spec.description:
+        schema["description"] = spec.description
+    return {"type": "json_schema", "json_schema": schema}
+
+
+def _messages(req: Request) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = [{"role": "system", "content": text} for text in req.system]
+    for message in req.messages:
+        if message.role == "user":
+            messages += _user(message)
+        else:
+            messages.append(assistant_message(message.content, always_details=False))
+    return messages
+
+
+def _options(req: Request, body: dict[str, Any]) -> None:
+    if req.max_tokens is not None:
+        body["max_tokens"] = req.max_tokens
+    if req.temperature is not None:
+        body["temperature"] = req.temperature
+    if req.top_p is not None:
+        body["top_p"] = req.top_p
+    if req.stop:
+        body["stop"] = list(req.stop)
+    if req.user is not None:
+        body["user"] = req.user
+    reasoning = req.reasoning
+    if reasoning is not None and reasoning.enabled:
+        effort = reasoning.effort
+        if effort is None and reasoning.budget_tokens is not None:
+            effort = effort_for_budget(reasoning.budget_tokens)
+        if effort is not None:
+            body["reasoning_effort"] = effort
+    if req.response_format is not None:
+        response_format = _response_format(req.response_format)
+        if response_format is not None:
+            body["response_format"] = response_format
+
+
+def render_request(req: Request, ctx: Context) -> dict[str, Any]:
+    """Canonical request -> chat request JSON. Streams always ask for usage
+    (``stream_options.include_usage``): Messages and Responses clients need it, and the chat
+    encoder decides whether a chat client sees it."""
+    body: dict[str, Any] = {"model": req.model, "messages": _messages(req)}
+    if req.tools:
+        body["tools"] = [_tool(tool) for tool in req.tools]
+    if req.tool_choice is not None:
+        body["tool_choice"] = _tool_choice(req.tool_choice)
+    if req.parallel_tool_calls is not None:
+        body["parallel_tool_calls"] = req.parallel_tool_calls
+    _options(req, body)
+    body["stream"] = req.stream
+    if req.stream:
+        body["stream_options"] = {"include_usage": True}
+    return body
