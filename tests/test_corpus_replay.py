@@ -316,19 +316,9 @@ def test_chat_stream_to_messages_client(path: Path) -> None:
         assert_messages_usage(got.usage, expected.usage)
 
 
-# Bug (reported): a tool_use whose input is empty streams no partial_json (or only ""), and the
-# chat client gets "arguments": "" instead of "{}"; json.loads("") fails in every chat client.
-EMPTY_TOOL_INPUT = pytest.mark.xfail(
-    strict=True, reason="messages stream decoder emits no argument text for an empty tool_use input: chat gets ''"
-)
-EMPTY_INPUT_STREAMS = {"parallel-tool-use-stream.sse", "thinking-tool-use-stream.sse", "tool-use-stream.sse"}
-
-
-@pytest.mark.parametrize(
-    "path",
-    [pytest.param(p, marks=EMPTY_TOOL_INPUT) if p.name in EMPTY_INPUT_STREAMS else p for p in MESSAGES_STREAMS],
-    ids=lambda p: p.name,
-)
+# A tool_use whose input is empty (parallel-tool-use, thinking-tool-use, tool-use) streams no
+# partial_json or only ""; the chat client must still get "arguments": "{}", never "".
+@pytest.mark.parametrize("path", MESSAGES_STREAMS, ids=lambda p: p.name)
 def test_messages_stream_to_chat_client(path: Path) -> None:
     out = translate_stream(path)
     assert out.status == 200

@@ -1099,9 +1099,11 @@ def test_decode_thinking_signature_on_block_stop_exactly() -> None:
 
 def test_decode_parallel_tool_use() -> None:
     result = summary(decode_bytes(_corpus("parallel-tool-use-stream.sse").read_bytes()))
+    # Both tools take no parameters: input {} and a single empty partial_json each, which becomes
+    # the argument text "{}" (as parse_response gives), never "" (not JSON to a chat client).
     assert result["blocks"] == [
-        ("tool_call", "toolu_01LtHJmixrs9NcWQkK8hu8hj", "pelican_name_generator", "", None),
-        ("tool_call", "toolu_01N8a4jWyf116qKTMqKKmjyt", "pelican_name_generator", "", None),
+        ("tool_call", "toolu_01LtHJmixrs9NcWQkK8hu8hj", "pelican_name_generator", "{}", None),
+        ("tool_call", "toolu_01N8a4jWyf116qKTMqKKmjyt", "pelican_name_generator", "{}", None),
     ]
     assert result["finish"] == ("tool_use", None)
 
@@ -1117,6 +1119,17 @@ def test_decode_tool_args_split_across_deltas() -> None:
             None,
         )
     ]
+
+
+def test_decode_tool_without_input_matches_the_non_streamed_form() -> None:
+    events = decode_bytes(_corpus("tool-use-stream.sse").read_bytes())
+    streamed = summary(events)["blocks"][0][3]
+    assert streamed == "{}"
+    stop = events.index(BlockStop(0))
+    assert events[stop - 1 : stop + 1] == [BlockDelta(0, "{}"), BlockStop(0)]
+    # A tool with arguments gets no extra text.
+    args = summary(decode_bytes(_corpus("tool-use-text-first-stream.sse").read_bytes()))["blocks"][1][3]
+    assert args == '{"location": "Paris"}'
 
 
 def test_decode_max_tokens_truncated_tool_use() -> None:

@@ -48,13 +48,26 @@ class MessagesStreamDecoder:
     ``signature_delta`` (and a redacted block's data with its start); both travel on BlockStop.
     """
 
-    __slots__ = ("_ctx", "_indexes", "_signatures", "_next", "_started", "_done", "_stop", "_stop_sequence", "_usage")
+    __slots__ = (
+        "_ctx",
+        "_indexes",
+        "_signatures",
+        "_no_input",
+        "_next",
+        "_started",
+        "_done",
+        "_stop",
+        "_stop_sequence",
+        "_usage",
+    )
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         #: Upstream index -> canonical index (``_SKIPPED`` for server-tool blocks), open blocks only.
         self._indexes: dict[int, int] = {}
         self._signatures: dict[int, str] = {}
+        #: Tool calls that have had no argument text yet (see :meth:`_stop_block`).
+        self._no_input: set[int] = set()
         self._next = 0
         self._started = False
         self._done = False
@@ -115,6 +128,8 @@ class MessagesStreamDecoder:
         if kind == "tool_call":
             out: list[StreamEvent] = [BlockStart(index, kind, call_id=block.get("id"), name=block.get("name"))]
             initial = _json.dumps(block["input"]) if block.get("input") else ""
+            if not initial:
+                self._no_input.add(index)
         else:
             out = [BlockStart(index, kind)]
             initial = block.get("text") or block.get("thinking") or ""
@@ -134,7 +149,11 @@ class MessagesStreamDecoder:
         field = _DELTA_FIELDS.get(str(kind))
         if field is not None:
             text = delta.get(field)
-            return [BlockDelta(index, text)] if text else []
+            if not text:
+                return []
+            if kind == "input_json_delta":
+                self._no_input.discard(index)
+            return [BlockDelta(index, text)]
         if kind == "signature_delta":
             self._signatures[index] = self._signatures.get(index, "") + (delta.get("signature") or "")
         # citations_delta and newer delta types carry nothing the other schemas can show.
@@ -144,6 +163,15 @@ class MessagesStreamDecoder:
         index = self._indexes.pop(data.get("index"), None)  # type: ignore[arg-type]
         if index is None or index == _SKIPPED:
             return []
+        return self._stop_block(index)
+
+    def _stop_block(self, index: int) -> list[StreamEvent]:
+        """BlockStop with the block's signature. A tool call that streamed no input at all (a tool
+        without parameters: input {} and at most an empty partial_json) gets the argument text
+        ``{}``, as in a non-streamed response; an empty string is not JSON to a chat client."""
+        if index in self._no_input:
+            self._no_input.discard(index)
+            return [BlockDelta(index, "{}"), BlockStop(index, None)]
         return [BlockStop(index, self._signatures.pop(index, None))]
 
     def _message_delta(self, data: dict[str, Any]) -> list[StreamEvent]:
@@ -174,9 +202,7 @@ class MessagesStreamDecoder:
         """Close what the upstream left open (a max_tokens cut skips content_block_stop), then Finish."""
         self._done = True
         out: list[StreamEvent] = [
-            BlockStop(index, self._signatures.pop(index, None))
-            for index in sorted(self._indexes.values())
-            if index != _SKIPPED
+            event for index in sorted(self._indexes.values()) if index != _SKIPPED for event in self._stop_block(index)
         ]
         self._indexes.clear()
         reason = stop_reason_in(self._stop) or "end_turn"  # message_stop alone still ends the turn
