@@ -20,8 +20,9 @@ from ._context import Clock, Context, IdFactory, random_id
 from ._errors import ErrorInfo, RequestTranslationError, TranslateError
 from ._models import ModelMap
 from ._pipeline import StreamTranslator, logger
+from ._redis_store import open_store
 from ._routes import Route, SchemaName, check_schema, default_routes
-from ._store import MemoryStore, ResponseStore
+from ._store import ResponseStore
 from .schemas import Codec, get_codec
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ class TranslateMiddleware:
         upstream_api_key: str | None = None,
         timeout: float | httpx.Timeout | None = None,
         http_client: httpx.AsyncClient | None = None,
-        response_store: ResponseStore | None = None,
+        response_store: ResponseStore | str | None = None,
     ) -> None:
         if upstream is None and not routes:
             raise ValueError("TranslateMiddleware needs upstream='chat'|'messages'|'responses' or routes=[Route(...)]")
@@ -87,8 +88,9 @@ class TranslateMiddleware:
         self.id_factory = id_factory
         self.clock = clock
         #: Responses state (previous_response_id, GET/DELETE /v1/responses/{id}) for Responses
-        #: routes over other upstreams; see _responses_state.
-        self.response_store: ResponseStore = response_store if response_store is not None else MemoryStore()
+        #: routes over other upstreams; see _responses_state. A ``redis://`` URL shares it between
+        #: workers and replicas (see _redis_store); the default is this process's memory.
+        self.response_store: ResponseStore = open_store(response_store)
         self.state_paths = tuple(
             p + "/" for p, r in self.routes.items() if r.client == "responses" and r.upstream != "responses"
         )
@@ -233,7 +235,8 @@ class _Responder:
             (b"accept-encoding", b"identity"),
             (b"accept", b"text/event-stream" if self.context.request.stream else b"application/json"),
         ]
-        return {**scope, "path": path, "raw_path": path.encode(), "headers": headers}
+        # The client's query string belongs to its schema (the Anthropic SDK's ?beta=true), not the upstream's.
+        return {**scope, "path": path, "raw_path": path.encode(), "query_string": b"", "headers": headers}
 
     # -- response -----------------------------------------------------------------------------
 

@@ -76,6 +76,8 @@ class HTTPXUpstream:
             raise ValueError(f"upstream_url={base_url!r} must be an http:// or https:// URL")
         self.upstream = check_schema(upstream, "upstream")
         self.origin = f"{parts.scheme}://{parts.netloc}"
+        # For messages and logs: never the user:password@ a URL may carry.
+        self.display_origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
         self.prefix = parts.path.rstrip("/")
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self.total_timeout = total_timeout
@@ -86,7 +88,7 @@ class HTTPXUpstream:
         self._owns_client = client is None
 
     def __repr__(self) -> str:  # never show the key
-        return f"HTTPXUpstream({self.origin + self.prefix!r}, upstream={self.upstream!r})"
+        return f"HTTPXUpstream({self.display_origin + self.prefix!r}, upstream={self.upstream!r})"
 
     # -- client lifetime ------------------------------------------------------------------------
 
@@ -328,4 +330,4 @@ class _Exchange:
         await self.send({"type": "http.response.body", "body": body, "more_body": False})
 
     def _where(self) -> str:
-        return f"the upstream {self.upstream.origin}"
+        return f"the upstream {self.upstream.display_origin}"

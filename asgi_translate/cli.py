@@ -19,6 +19,7 @@ from types import FrameType
 from ._middleware import TranslateMiddleware
 from ._models import ModelMap
 from ._routes import SCHEMAS, SchemaName
+from ._upstream import HTTPXUpstream
 
 logger = logging.getLogger("asgi_translate")
 
@@ -99,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=10.0,
         help="longest wait to connect to the upstream (default: %(default)s); unreachable answers 502",
     )
+    add(
+        "--response-store",
+        metavar="URL",
+        default=os.environ.get("ASGI_TRANSLATE_RESPONSE_STORE"),
+        help="where Responses state (previous_response_id, GET/DELETE /v1/responses/{id}) lives: 'memory' "
+        "(default; this process only) or redis://[:password@]host:6379/0, shared by every replica (needs "
+        "asgi-translate[redis]). Default from $ASGI_TRANSLATE_RESPONSE_STORE, which keeps a password out of ps.",
+    )
     return parser
 
 
@@ -110,7 +119,11 @@ def build_app(args: argparse.Namespace) -> TranslateMiddleware:
         from .testing import FakeModel
 
         return TranslateMiddleware(
-            FakeModel(), upstream="chat", model_map=model_map, default_max_tokens=args.max_tokens_default
+            FakeModel(),
+            upstream="chat",
+            model_map=model_map,
+            default_max_tokens=args.max_tokens_default,
+            response_store=args.response_store,
         )
     import httpx
 
@@ -121,6 +134,7 @@ def build_app(args: argparse.Namespace) -> TranslateMiddleware:
         timeout=httpx.Timeout(args.timeout, connect=args.connect_timeout),
         model_map=model_map,
         default_max_tokens=args.max_tokens_default,
+        response_store=args.response_store,
     )
 
 
@@ -138,10 +152,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error('the command needs uvicorn: pip install "asgi-translate[cli]"')
     try:
         app = build_app(args)
-    except ValueError as exc:
+    except (ValueError, ImportError) as exc:  # ImportError: --response-store redis:// without redis-py
         parser.error(str(exc))
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(message)s")
-    logger.info("asgi-translate: %s", _describe(args))
+    logger.info("asgi-translate: %s", _describe(args, app.remote))
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="on")
     server = uvicorn.Server(config)
     # uvicorn re-raises the signal that stopped it once it has shut down, which would end the
@@ -160,11 +174,11 @@ def _ignore_signal(signum: int, frame: FrameType | None) -> None:
     """Swallow the signal uvicorn re-raises after its graceful shutdown."""
 
 
-def _describe(args: argparse.Namespace) -> str:
-    if args.upstream_url is None:
+def _describe(args: argparse.Namespace, remote: HTTPXUpstream | None) -> str:
+    if remote is None:
         where = "the built-in demo model (no --upstream-url)"
     else:
-        where = f"{args.upstream_url} ({args.upstream or 'chat'})"  # the URL, never the key
+        where = f"{remote.display_origin}{remote.prefix} ({remote.upstream})"  # no user:password@, never the key
     return f"serving chat, messages and responses at http://{args.host}:{args.port}, answered by {where}"
 
 

@@ -45,6 +45,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: Any
+    query: str = ""
 
 
 @dataclass(slots=True)
@@ -92,7 +93,8 @@ class FakeModel:
         raw = await _read_body(receive)
         body = _parse(raw)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        self.requests.append(RecordedRequest(scope["method"], scope["path"], headers, body))
+        query = scope.get("query_string", b"").decode("latin-1")
+        self.requests.append(RecordedRequest(scope["method"], scope["path"], headers, body, query))
         status, content_type, chunks = self._respond(scope["method"], scope["path"], body)
         await self._send_all(status, content_type, chunks, receive, send)
 

@@ -490,3 +490,24 @@ async def test_a_translated_stream_closed_by_the_client_stops_the_remote() -> No
         closed_at = time.monotonic()
         assert model.disconnected.wait(1.0)
         assert time.monotonic() - closed_at < 1.0
+
+
+def test_credentials_in_the_url_never_show_in_messages() -> None:
+    upstream = HTTPXUpstream("https://user:hunter2@api.example.com/v1")
+    assert upstream.display_origin == "https://api.example.com"
+    assert "hunter2" not in repr(upstream)
+    assert upstream.url_for(scope_for("/v1/models")) == "https://user:hunter2@api.example.com/v1/models"
+
+
+@pytest.mark.slow
+def test_query_strings_pass_through_but_not_into_translated_requests(remote: tuple[FakeModel, str]) -> None:
+    model, url = remote
+    messages_body = {"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+    with serve(proxy_for(url)) as proxy:
+        native = httpx.post(proxy + "/v1/chat/completions?trace=1", json=chat_body(), timeout=5)
+        translated = httpx.post(proxy + "/v1/messages?beta=true", json=messages_body, timeout=5)
+    assert (native.status_code, translated.status_code) == (200, 200)
+    assert [(r.path, r.query) for r in model.requests] == [
+        ("/v1/chat/completions", "trace=1"),
+        ("/v1/chat/completions", ""),
+    ]
