@@ -96,7 +96,9 @@ class HTTPXUpstream:
     def client(self) -> httpx.AsyncClient:
         """The pooled client, opened on first use."""
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+            # httpx's default pool (100 connections) would queue the 101st concurrent stream.
+            limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+            self._client = httpx.AsyncClient(timeout=self.timeout, limits=limits, follow_redirects=False)
         return self._client
 
     async def aclose(self) -> None:
