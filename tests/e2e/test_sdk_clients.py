@@ -176,7 +176,6 @@ async def test_openai_stream_tool_call_arguments() -> None:
     assert completion.usage is not None and completion.usage.completion_tokens == upstream.usage["output_tokens"]
 
 
-@pytest.mark.xfail(strict=True, reason="messages stream decoder emits no argument text for an empty tool_use input")
 async def test_openai_stream_parallel_tool_calls_without_arguments() -> None:
     """Anthropic streams an empty input as ``""``; a chat client must get ``"{}"``."""
     completion = await openai_stream("messages/parallel-tool-use-stream.sse")
