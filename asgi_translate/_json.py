@@ -36,7 +36,9 @@ if orjson is not None:
 
     BACKEND = "orjson"
 else:  # pragma: no cover
-    loads = json.loads  # type: ignore[assignment]
+
+    def loads(data: str | bytes) -> Any:
+        return json.loads(data)
 
     def dumps(value: Any) -> str:
         return _encoder.encode(value)

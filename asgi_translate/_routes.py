@@ -20,7 +20,7 @@ def check_schema(name: str, option: str) -> SchemaName:
     """Validate a user-given schema name early, with an error that lists the choices."""
     if name not in SCHEMAS:
         raise ValueError(f"{option}={name!r} is not a schema; use one of {', '.join(map(repr, SCHEMAS))}")
-    return name  # type: ignore[return-value]
+    return name
 
 
 @dataclass(frozen=True, slots=True)
