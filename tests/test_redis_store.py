@@ -4,9 +4,9 @@ between processes, and failing fast with StoreUnavailableError when Redis is dow
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -14,11 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 from redis_server import RedisServer, running_redis
+from servers import free_port, run_command
 
+from asgi_translate import TranslateMiddleware
 from asgi_translate._redis_store import RedisStore, open_store, redact_url
 from asgi_translate._store import MemoryStore, StoredResponse, StoreUnavailableError
+from asgi_translate.testing import FakeModel
 
 if not os.environ.get("CI"):
     pytest.importorskip("redis", reason="redis-py is not installed (pip install 'asgi-translate[redis]')")
@@ -106,42 +110,31 @@ import anyio, sys
 from asgi_translate._redis_store import RedisStore
 from asgi_translate._store import StoredResponse
 
-async def main(url, action, rid):
+async def main(url):
     store = RedisStore(url)
     try:
-        if action == "put":
-            await store.put(rid, StoredResponse({"id": rid, "output_text": "written by the child"}, []))
-        elif action == "get":
-            got = await store.get(rid)
-            print(got.response["output_text"] if got else "MISSING")
-        else:
-            print(await store.delete(rid))
+        got = await store.get("resp_parent")
+        print(got.response["output_text"] if got else "MISSING")
+        print(await store.delete("resp_parent"))
+        await store.put("resp_child", StoredResponse({"id": "resp_child", "output_text": "written by the child"}, []))
     finally:
         await store.aclose()
 
-anyio.run(main, *sys.argv[1:])
+anyio.run(main, sys.argv[1])
 """
-
-
-def run_child(*args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", _CHILD, *args], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
 
 
 async def test_entries_are_shared_between_processes(server: RedisServer) -> None:
     store = RedisStore(server.url)
     try:
-        run_child(server.url, "put", "resp_child")
+        await store.put("resp_parent", entry("written by the parent"))
+        with anyio.fail_after(60):
+            child = await anyio.run_process([sys.executable, "-c", _CHILD, server.url], cwd=ROOT, check=False)
+        assert (child.returncode, child.stderr) == (0, b"")
+        assert child.stdout.decode().splitlines() == ["written by the parent", "True"]
+        assert await store.get("resp_parent") is None
         got = await store.get("resp_child")
         assert got is not None and got.response["output_text"] == "written by the child"
-
-        await store.put("resp_parent", entry("written by the parent"))
-        assert run_child(server.url, "get", "resp_parent") == "written by the parent"
-        assert run_child(server.url, "delete", "resp_parent") == "True"
-        assert await store.get("resp_parent") is None
     finally:
         await store.aclose()
 
@@ -331,3 +324,148 @@ def test_store_survives_a_change_of_event_loop(server: RedisServer) -> None:
     anyio.run(put)
     assert anyio.run(get_and_close) == "first loop"
     gc.collect()  # the stale socket's warning surfaces here, under this test's filters
+
+
+# -- through the middleware: several processes, one Redis ----------------------------------
+
+
+def sse_events(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ") and line != "data: [DONE]"]
+
+
+@pytest.mark.slow
+def test_conversation_continues_across_processes(server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two `asgi-translate` processes (the demo model behind the middleware) sharing one Redis,
+    # as two replicas behind a load balancer: one configured by flag, one by environment.
+    port_a, port_b = free_port(), free_port()
+    monkeypatch.setenv("ASGI_TRANSLATE_RESPONSE_STORE", server.url)  # B reads it; A also gets the flag
+    with (
+        run_command(["--port", str(port_a), "--response-store", server.url], port_a),
+        run_command(["--port", str(port_b)], port_b),
+        httpx.Client(timeout=10) as http,
+    ):
+        a, b = f"http://127.0.0.1:{port_a}/v1/responses", f"http://127.0.0.1:{port_b}/v1/responses"
+        first = http.post(a, json={"model": "fake-model", "input": "hello from A"}).json()
+        assert first["output_text"] == "You said: hello from A"
+
+        second = http.post(b, json={"model": "fake-model", "input": "go on in B", "previous_response_id": first["id"]})
+        assert second.status_code == 200, second.text
+        assert second.json()["previous_response_id"] == first["id"]
+        second_id = second.json()["id"]
+
+        # B stored the whole chain it replayed; A reads it back at once.
+        items = http.get(f"{a}/{second_id}/input_items", params={"order": "asc"}).json()["data"]
+        assert [(item["role"], item["content"][0]["text"]) for item in items] == [
+            ("user", "hello from A"),
+            ("assistant", "You said: hello from A"),
+            ("user", "go on in B"),
+        ]
+
+        # A streamed third turn chains on B's response; B serves it by id.
+        body = {"model": "fake-model", "input": "third", "previous_response_id": second_id, "stream": True}
+        third = http.post(a, json=body)
+        completed = [e for e in sse_events(third.text) if e["type"] == "response.completed"]
+        assert len(completed) == 1
+        third_id = completed[0]["response"]["id"]
+        got = http.get(f"{b}/{third_id}")
+        assert got.status_code == 200 and got.json()["output_text"] == "You said: third"
+
+        # Deleted on B, gone on A: for GET and for chaining.
+        assert http.delete(f"{b}/{first['id']}").json() == {"id": first["id"], "object": "response", "deleted": True}
+        assert http.get(f"{a}/{first['id']}").status_code == 404
+        chained = http.post(a, json={"model": "fake-model", "input": "x", "previous_response_id": first["id"]})
+        assert chained.status_code == 404
+        assert chained.json()["error"]["code"] == "previous_response_not_found"
+
+
+class StatefulApp:
+    """The middleware in this process over the fake model, with its store on the test's Redis."""
+
+    def __init__(self, store: RedisStore | str) -> None:
+        self.app = TranslateMiddleware(FakeModel(), upstream="chat", response_store=store)
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://test")
+
+    async def respond(self, **body: Any) -> httpx.Response:
+        return await self.http.post("/v1/responses", json={"model": "fake-model", **body})
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        assert isinstance(self.app.response_store, RedisStore)
+        await self.app.response_store.aclose()
+
+
+STORE_DOWN = {
+    "message": "The response store is unavailable; retry, or send the whole history instead of previous_response_id",
+    "type": "server_error",
+    "param": "previous_response_id",
+    "code": None,
+}
+ENDPOINT_DOWN = {"message": "The response store is unavailable; retry later", "type": "server_error", "param": None}
+
+
+async def assert_stateful_requests_fail_fast(stateful: StatefulApp, response_id: str) -> None:
+    """Every request that needs state answers 503 in OpenAI's envelope, each within BOUND."""
+    started = time.monotonic()
+    chained = await stateful.respond(input="more", previous_response_id=response_id)
+    assert time.monotonic() - started < BOUND
+    assert (chained.status_code, chained.json()) == (503, {"error": STORE_DOWN})
+    for method, path in [
+        ("GET", f"/v1/responses/{response_id}"),
+        ("GET", f"/v1/responses/{response_id}/input_items"),
+        ("DELETE", f"/v1/responses/{response_id}"),
+    ]:
+        started = time.monotonic()
+        answer = await stateful.http.request(method, path)
+        assert time.monotonic() - started < BOUND
+        assert (answer.status_code, answer.json()) == (503, {"error": {**ENDPOINT_DOWN, "code": None}})
+
+
+async def assert_stateless_requests_work(stateful: StatefulApp) -> None:
+    """Requests that do not read state still succeed; a failed write after them only logs."""
+    unstored = await stateful.respond(input="no state", store=False)
+    assert (unstored.status_code, unstored.json()["output_text"]) == (200, "You said: no state")
+    stored = await stateful.respond(input="store me")  # store defaults to true: the write fails
+    assert (stored.status_code, stored.json()["output_text"]) == (200, "You said: store me")
+    streamed = await stateful.respond(input="streamed", stream=True)
+    assert [e["type"] for e in sse_events(streamed.text)][-1] == "response.completed"
+    messages = await stateful.http.post(
+        "/v1/messages",
+        json={"model": "fake-model", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert (messages.status_code, messages.json()["content"][0]["text"]) == (200, "You said: hi")
+
+
+async def test_redis_stopped_mid_conversation(server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
+    stateful = StatefulApp(server.url)  # the URL form of response_store
+    try:
+        first = (await stateful.respond(input="before the outage")).json()
+        server.stop()
+        with caplog.at_level(logging.WARNING, logger="asgi_translate"):
+            await assert_stateful_requests_fail_fast(stateful, first["id"])
+            await assert_stateless_requests_work(stateful)
+        not_stored = [r for r in caplog.records if " not stored: " in r.getMessage()]
+        assert len(not_stored) == 2 and all(r.levelno == logging.WARNING and not r.exc_info for r in not_stored)
+
+        server.start()  # back, empty: new conversations chain again
+        again = (await stateful.respond(input="after")).json()
+        chained = await stateful.respond(input="and on", previous_response_id=again["id"])
+        assert (chained.status_code, chained.json()["output_text"]) == (200, "You said: and on")
+        assert (await stateful.http.get(f"/v1/responses/{first['id']}")).status_code == 404
+    finally:
+        await stateful.aclose()
+
+
+async def test_stalled_redis_answers_503_within_the_timeout(server: RedisServer) -> None:
+    stateful = StatefulApp(RedisStore(server.url, timeout=TIMEOUT))
+    try:
+        first = (await stateful.respond(input="before the stall")).json()
+        server.pause()
+        try:
+            await assert_stateful_requests_fail_fast(stateful, first["id"])
+            await assert_stateless_requests_work(stateful)
+        finally:
+            server.resume()
+        chained = await stateful.respond(input="resumed", previous_response_id=first["id"])
+        assert (chained.status_code, chained.json()["previous_response_id"]) == (200, first["id"])
+    finally:
+        await stateful.aclose()
