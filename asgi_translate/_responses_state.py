@@ -64,6 +64,8 @@ class PendingResponse:
         self.saved = True
         try:
             await self.store.put(response["id"], StoredResponse(response=response, input_items=self.input_items))
+        except StoreUnavailableError as exc:  # expected while a shared store is down: no traceback per request
+            logger.warning("asgi_translate: response %s not stored: %s", response["id"], exc)
         except Exception:
             logger.exception("asgi_translate: could not store response %s", response["id"])
 
@@ -86,7 +88,8 @@ async def prepare(
 async def _load_chain(response_id: str, store: ResponseStore) -> list[dict[str, Any]]:
     try:
         entry = await store.get(response_id)
-    except StoreUnavailableError:
+    except StoreUnavailableError as exc:
+        logger.warning("asgi_translate: %s", exc)
         raise RequestTranslationError(
             "The response store is unavailable; retry, or send the whole history instead of previous_response_id",
             param="previous_response_id",
@@ -167,7 +170,8 @@ async def handle(scope: Scope, receive: Receive, send: Send, store: ResponseStor
             status, payload = await _get(store, response_id)
         else:
             status, payload = await _delete(store, response_id)
-    except StoreUnavailableError:
+    except StoreUnavailableError as exc:
+        logger.warning("asgi_translate: %s", exc)
         status, payload = 503, _error_body("The response store is unavailable; retry later", None, "server_error")
     body = _json.dumpb(payload)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
