@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import _json, _responses_state
+from . import _hooks, _json, _losses, _model_list, _responses_state, _token_count
 from ._canonical import StreamError
 from ._context import Clock, Context, IdFactory, random_id
 from ._errors import ErrorInfo, RequestTranslationError, TranslateError
@@ -46,6 +46,10 @@ class TranslateMiddleware:
     ``upstream_url`` sends translated requests to a remote server speaking ``upstream`` instead
     (see :class:`~asgi_translate._upstream.HTTPXUpstream` for ``upstream_api_key``, ``timeout``
     and ``http_client``); without ``app`` everything else is proxied there too, unchanged.
+
+    Also served: ``GET /v1/models`` in the client's format (:mod:`._model_list`), token counting
+    with ``token_counter`` as the last resort (:mod:`._token_count`), the losses header and
+    ``strict`` (:mod:`._losses`), and the ``on_request`` / ``on_exchange`` hooks (:mod:`._hooks`).
     """
 
     def __init__(
@@ -64,6 +68,10 @@ class TranslateMiddleware:
         timeout: float | httpx.Timeout | None = None,
         http_client: httpx.AsyncClient | None = None,
         response_store: ResponseStore | str | None = None,
+        strict: bool = False,
+        token_counter: _token_count.TokenCounter = _token_count.estimate_tokens,
+        on_request: _hooks.RequestHook | None = None,
+        on_exchange: _hooks.ExchangeHook | None = None,
     ) -> None:
         if upstream is None and not routes:
             raise ValueError("TranslateMiddleware needs upstream='chat'|'messages'|'responses' or routes=[Route(...)]")
@@ -94,13 +102,30 @@ class TranslateMiddleware:
         self.state_paths = tuple(
             p + "/" for p, r in self.routes.items() if r.client == "responses" and r.upstream != "responses"
         )
+        #: Losses refuse a request (400) rather than being reported (see _losses).
+        self.strict = strict
+        #: POST .../count_tokens and .../input_tokens, answered by _token_count.
+        self.count_routes = _token_count.count_routes(self.routes)
+        self.token_counter = token_counter
+        self.on_request = on_request
+        self.on_exchange = on_exchange
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
-            route = self.routes.get(scope["path"])
+            path = _route_path(scope)
+            route = self.routes.get(path)
             if route is not None and route.client != route.upstream:
-                await _Responder(self, route)(scope, receive, send)
+                if self.on_exchange is None:
+                    await _Responder(self, route)(scope, receive, send)
+                else:
+                    await _hooks.observe(_Responder(self, route), self.on_exchange, scope, receive, send)
                 return
+            if path in self.count_routes:
+                await _token_count.answer(self, self.count_routes[path], scope, receive, send)
+                return
+        if scope["type"] == "http" and scope["method"] == "GET" and _model_list.handles(_route_path(scope)):
+            await _model_list.answer(self, _route_path(scope), scope, receive, send)
+            return
         if scope["type"] == "http" and self.state_paths and scope["method"] in ("GET", "DELETE"):
             if await _responses_state.handle(scope, receive, send, self.response_store, self.state_paths):
                 return
@@ -193,6 +218,7 @@ class _Responder:
         request = self.client.parse_request(client_body)
         client_model = request.model
         request.model = self.config.model_map(request.model)
+        request = await _hooks.apply_on_request(self.config.on_request, request)
         self.context = Context(
             request=request,
             client_model=client_model,
@@ -201,7 +227,11 @@ class _Responder:
             clock=self.config.clock,
             default_max_tokens=self.config.max_tokens_for(request.model),
         )
-        return _json.dumpb(self.upstream.render_request(request, self.context))
+        payload = self.upstream.render_request(request, self.context)
+        _losses.note_upstream_losses(request, self.route.client, self.route.upstream, payload)
+        if self.config.strict:
+            _losses.check_strict(request.losses)
+        return _json.dumpb(payload)
 
     async def _read_body(self, receive: Receive) -> bytes:
         limit = self.config.max_body_size
@@ -222,7 +252,7 @@ class _Responder:
                 return b"".join(chunks)
 
     def _upstream_scope(self, scope: Scope, length: int) -> Scope:
-        path = self.route.target_path
+        path = _upstream_root(scope, self.config) + self.route.target_path
         headers = [
             (name, value)
             for name, value in scope["headers"]
@@ -324,6 +354,8 @@ class _Responder:
     async def _send_start(self, status: int, content_type: bytes, length: int | None) -> None:
         kept = [(k, v) for k, v in self.headers if k not in _REPLACED_HEADERS]
         kept.append((b"content-type", content_type))
+        context: Context | None = getattr(self, "context", None)  # unset when the request did not parse
+        kept += _losses.headers(context.request.losses if context is not None else None)
         if length is not None:
             kept.append((b"content-length", str(length).encode()))
         else:
@@ -340,3 +372,16 @@ class _Responder:
 _REPLACED_HEADERS = frozenset(
     {b"content-type", b"content-length", b"content-encoding", b"transfer-encoding", b"cache-control", b"etag"}
 )
+
+
+def _route_path(scope: Scope) -> str:
+    """The path under the app's mount point: Starlette's ``Mount`` keeps the full ``path`` and
+    names the mount in ``root_path``."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root + "/") else path
+
+
+def _upstream_root(scope: Scope, config: TranslateMiddleware) -> str:
+    """A wrapped app mounted with us routes below the same mount point; a remote maps paths itself."""
+    return "" if config.remote is not None else scope.get("root_path", "")

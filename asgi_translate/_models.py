@@ -31,6 +31,10 @@ class ModelMap:
                 return target
         return model
 
+    def aliases(self) -> list[tuple[str, str]]:
+        """The exact client-facing names with the upstream names they stand for (model lists show them)."""
+        return list(self._exact.items())
+
     @classmethod
     def parse(cls, spec: str) -> ModelMap:
         """Parse the command line form ``"claude-*=Qwen/Qwen3-8B,gpt-4o=llama,*=default"``."""

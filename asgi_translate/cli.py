@@ -108,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(default; this process only) or redis://[:password@]host:6379/0, shared by every replica (needs "
         "asgi-translate[redis]). Default from $ASGI_TRANSLATE_RESPONSE_STORE, which keeps a password out of ps.",
     )
+    add(
+        "--strict",
+        action="store_true",
+        help="refuse (400, listing them) any request whose translation would drop or coerce a field, instead of "
+        "reporting the losses in the x-asgi-translate-losses response header",
+    )
     return parser
 
 
@@ -124,6 +130,7 @@ def build_app(args: argparse.Namespace) -> TranslateMiddleware:
             model_map=model_map,
             default_max_tokens=args.max_tokens_default,
             response_store=args.response_store,
+            strict=args.strict,
         )
     import httpx
 
@@ -135,6 +142,7 @@ def build_app(args: argparse.Namespace) -> TranslateMiddleware:
         model_map=model_map,
         default_max_tokens=args.max_tokens_default,
         response_store=args.response_store,
+        strict=args.strict,
     )
 
 
