@@ -275,8 +275,7 @@ def test_the_generated_table_has_a_row_per_field() -> None:
 
 def test_the_readme_table_is_the_generated_one() -> None:
     readme = (ROOT / "README.md").read_text()
-    if START not in readme:
-        pytest.skip("README.md has no losses table section yet")
+    assert START in readme and END in readme
     section = readme.split(START, 1)[1].split(END, 1)[0].strip("\n") + "\n"
     assert section == readme_table(), "regenerate with: python -m asgi_translate._losses"
 
