@@ -31,6 +31,10 @@ STATUS_BY_TYPE: dict[str, int] = {
     "timeout_error": 504,
 }
 
+#: The types Anthropic documents and its SDK models; ``bad_gateway_error`` is ours alone (a 502
+#: whose cause we know) and goes on Anthropic's wire as ``api_error``, keeping its status.
+ANTHROPIC_TYPES = frozenset(STATUS_BY_TYPE) - {"bad_gateway_error"}
+
 # OpenAI's error "type" strings for the same situations (OpenAI has no 529: overloaded is 503).
 OPENAI_TYPE_BY_TYPE: dict[str, str] = {
     "invalid_request_error": "invalid_request_error",
@@ -89,6 +93,14 @@ def type_from_openai(openai_type: str | None, status: int) -> str:
     return type_for_status(status)
 
 
+def anthropic_type(error: ErrorInfo) -> str:
+    """The ``error.type`` an Anthropic client sees: one of :data:`ANTHROPIC_TYPES`."""
+    if error.type in ANTHROPIC_TYPES:
+        return error.type
+    kind = type_for_status(error.status)
+    return kind if kind in ANTHROPIC_TYPES else "api_error"
+
+
 def openai_status(error: ErrorInfo) -> int:
     """OpenAI-facing status: Anthropic's 529 is 503 there."""
     return 503 if error.status == 529 else error.status
@@ -108,6 +120,8 @@ class ErrorInfo:
     message: str
     param: str | None = None
     code: str | None = None
+    #: The exchange's request id, which Anthropic's envelope carries in its body.
+    request_id: str | None = None
 
 
 class TranslateError(Exception):

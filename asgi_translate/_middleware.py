@@ -17,7 +17,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import _hooks, _json, _losses, _model_list, _responses_state, _token_count
 from ._canonical import StreamError
 from ._context import Clock, Context, IdFactory, random_id
-from ._errors import ErrorInfo, RequestTranslationError, TranslateError
+from ._errors import ErrorInfo, RequestTranslationError, TranslateError, type_for_status
+from ._logging import ExchangeLog, request_id_from
 from ._models import ModelMap
 from ._pipeline import StreamTranslator, logger
 from ._redis_store import open_store
@@ -159,6 +160,7 @@ class _Responder:
         "finished",
         "state",
         "encoder",
+        "log",
     )
 
     def __init__(self, config: TranslateMiddleware, route: Route) -> None:
@@ -178,10 +180,24 @@ class _Responder:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.send = send
+        route = self.route
+        self.log = ExchangeLog(request_id_from(scope["headers"]), route.path, route.client, route.upstream)
+        try:
+            await self._exchange(scope, receive)
+        finally:  # one line per exchange, whatever way it ended
+            if self.translator is not None:
+                self.log.frames_in = self.translator.frames_in
+            self.log.emit()
+
+    async def _exchange(self, scope: Scope, receive: Receive) -> None:
         try:
             body = await self._translate_request(scope, receive)
         except TranslateError as exc:
             await self._send_error(exc.to_info())
+            return
+        except Exception:  # a bug of ours on odd input must still answer in the client's envelope
+            logger.exception("asgi_translate: failed to translate a request")
+            await self._send_error(ErrorInfo(500, "api_error", "asgi_translate could not translate the request"))
             return
         delivered = False
 
@@ -207,6 +223,7 @@ class _Responder:
     # -- request ------------------------------------------------------------------------------
 
     async def _translate_request(self, scope: Scope, receive: Receive) -> bytes:
+        _check_content_type(scope["headers"])
         raw = await self._read_body(receive)
         try:
             client_body = _json.loads_object(raw)
@@ -216,7 +233,7 @@ class _Responder:
             store, ids = self.config.response_store, self.config.id_factory
             client_body, self.state = await _responses_state.prepare(client_body, store, ids)
         request = self.client.parse_request(client_body)
-        client_model = request.model
+        client_model = self.log.model = request.model
         request.model = self.config.model_map(request.model)
         request = await _hooks.apply_on_request(self.config.on_request, request)
         self.context = Context(
@@ -231,7 +248,10 @@ class _Responder:
         _losses.note_upstream_losses(request, self.route.client, self.route.upstream, payload)
         if self.config.strict:
             _losses.check_strict(request.losses)
-        return _json.dumpb(payload)
+        try:
+            return _json.dumpb(payload)
+        except (TypeError, ValueError, RecursionError):  # orjson stops at 255 levels, below its parser's 1024
+            raise RequestTranslationError("Request JSON is nested too deeply to forward") from None
 
     async def _read_body(self, receive: Receive) -> bytes:
         limit = self.config.max_body_size
@@ -265,6 +285,8 @@ class _Responder:
             (b"accept-encoding", b"identity"),
             (b"accept", b"text/event-stream" if self.context.request.stream else b"application/json"),
         ]
+        if not any(name == b"x-request-id" for name, _ in headers):  # so upstream logs share our id
+            headers.append((b"x-request-id", self.log.request_id.encode()))
         # The client's query string belongs to its schema (the Anthropic SDK's ?beta=true), not the upstream's.
         return {**scope, "path": path, "raw_path": path.encode(), "query_string": b"", "headers": headers}
 
@@ -281,6 +303,9 @@ class _Responder:
     async def _start(self, message: Message) -> None:
         self.status = message["status"]
         self.headers = [(k.lower(), v) for k, v in message.get("headers", [])]
+        named = dict(self.headers)  # Anthropic's request-id first: its envelope carries that one
+        upstream_id = named.get(b"request-id") or named.get(b"x-request-id") or b""
+        self.log.upstream_request_id = upstream_id.decode("latin-1")
         content_type = next((v for k, v in self.headers if k == b"content-type"), b"")
         if not 200 <= self.status < 300:
             self.mode = "error"
@@ -326,13 +351,18 @@ class _Responder:
         await self._send_json(self.status, payload)
 
     async def _finish_error(self) -> None:
-        error = self.upstream.parse_error(self.status, bytes(self.buffer))
+        try:
+            error = self.upstream.parse_error(self.status, bytes(self.buffer))
+        except Exception:  # still an envelope, whatever the upstream sent
+            logger.exception("asgi_translate: failed to parse an upstream error body")
+            error = ErrorInfo(self.status, type_for_status(self.status), f"upstream returned HTTP {self.status}")
         await self._send_error(error)
 
     async def _abort(self, message: str) -> None:
         """The upstream failed (exception, early return): end the exchange in the client's form."""
         if self.finished:
             return
+        self.log.error = self.log.error or "upstream_failed"
         if self.mode == "stream" and self.translator is not None:
             await self._send_body(self.translator.fail(StreamError("api_error", message, 502)), more_body=False)
         elif not self.started:
@@ -343,6 +373,9 @@ class _Responder:
     # -- writing to the client ----------------------------------------------------------------
 
     async def _send_error(self, error: ErrorInfo) -> None:
+        self.log.error = error.type
+        if error.request_id is None:  # Anthropic's envelope names it: the upstream's id, else ours
+            error.request_id = self.log.upstream_request_id or self.log.request_id
         status, payload = self.client.render_error(error)
         await self._send_json(status, payload)
 
@@ -356,6 +389,9 @@ class _Responder:
         kept.append((b"content-type", content_type))
         context: Context | None = getattr(self, "context", None)  # unset when the request did not parse
         kept += _losses.headers(context.request.losses if context is not None else None)
+        if not any(k == b"x-request-id" for k, _ in kept):  # the upstream's own id wins when it sent one
+            kept.append((b"x-request-id", self.log.request_id.encode()))
+        self.log.status = status
         if length is not None:
             kept.append((b"content-length", str(length).encode()))
         else:
@@ -365,6 +401,7 @@ class _Responder:
 
     async def _send_body(self, body: bytes, *, more_body: bool) -> None:
         self.finished = not more_body
+        self.log.sent(body, stream=self.mode == "stream")
         await self.send({"type": "http.response.body", "body": body, "more_body": more_body})
 
 
@@ -372,6 +409,19 @@ class _Responder:
 _REPLACED_HEADERS = frozenset(
     {b"content-type", b"content-length", b"content-encoding", b"transfer-encoding", b"cache-control", b"etag"}
 )
+
+
+def _check_content_type(headers: list[tuple[bytes, bytes]]) -> None:
+    """Bodies are JSON: a missing content-type is accepted (curl-style clients), a JSON one
+    (``application/json``, ``application/*+json``) too, anything else (a form, plain text) is a 400
+    that says what to send, rather than a confusing JSON parse error."""
+    for name, value in headers:
+        if name.lower() == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+            if media and media != b"application/json" and not media.endswith(b"+json"):
+                shown = media.decode("latin-1")[:100]
+                raise RequestTranslationError(f"Content-Type must be application/json, got {shown!r}")
+            return
 
 
 def _route_path(scope: Scope) -> str:

@@ -143,7 +143,7 @@ def _normalize_item(item: dict[str, Any], new_id: IdFactory) -> dict[str, Any]:
         text_type = "output_text" if item.get("role") == "assistant" else "input_text"
         out["content"] = [{"type": text_type, "text": item["content"]}]
     if not isinstance(out.get("id"), str):
-        out["id"] = new_id(_ITEM_PREFIX.get(kind, "item_"))
+        out["id"] = new_id(_ITEM_PREFIX.get(kind, "item_") if isinstance(kind, str) else "item_")  # [] is unhashable
     return out
 
 

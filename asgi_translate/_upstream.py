@@ -141,6 +141,10 @@ class HTTPXUpstream:
         raw_path: bytes | None = scope.get("raw_path")
         path = raw_path.decode("latin-1") if raw_path else scope["path"]
         path = path.split("?", 1)[0]
+        if not path.startswith("/"):
+            # h11 hands over any request target: "http://other/x" (absolute form) or "@other/x"
+            # would otherwise name a new host after our origin. Only the path of it is kept.
+            path = "/" + (urlsplit(path).path if "://" in path else path).lstrip("/")
         if self.prefix.endswith("/v1") and (path == "/v1" or path.startswith("/v1/")):
             path = path[3:]
         query = scope.get("query_string", b"").decode("latin-1")

@@ -233,7 +233,7 @@ def _parse_block(block: Any, role: Role, where: str, losses: list[str]) -> Part:
 
 
 def _unknown_block(kind: Any, param: str) -> RequestTranslationError:
-    if kind in SERVER_BLOCKS:
+    if isinstance(kind, str) and kind in SERVER_BLOCKS:  # a list or dict type is not hashable
         return UnsupportedFeatureError(
             f"{param}: {kind} blocks come from Anthropic's server tools, which the upstream cannot run or replay; "
             "remove them from the history",
@@ -366,7 +366,7 @@ def _parse_tools(body: dict[str, Any], request: Request) -> None:
     if choice is None:
         return
     kind = choice.get("type")
-    if kind not in _TOOL_CHOICES:
+    if not isinstance(kind, str) or kind not in _TOOL_CHOICES:  # a list or dict is not hashable
         raise RequestTranslationError(
             f"tool_choice.type {kind!r} is not auto, any, tool or none", param="tool_choice.type"
         )

@@ -20,7 +20,7 @@ from ..._canonical import (
     Usage,
 )
 from ..._context import Context
-from ..._errors import STATUS_BY_TYPE, ErrorInfo, anthropic_status, type_for_status
+from ..._errors import STATUS_BY_TYPE, ErrorInfo, anthropic_status, anthropic_type, type_for_status
 from ._render import tool_input
 
 # Anthropic stop reasons -> canonical (the canonical names are Anthropic's, plus content_filter).
@@ -148,7 +148,7 @@ def parse_error(status: int, body: bytes) -> ErrorInfo:
     """Any upstream error body (Anthropic's envelope, another JSON shape, plain text) -> ErrorInfo."""
     try:
         data: Any = _json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # the stdlib parser recurses on deeply nested bodies
         data = None
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
@@ -168,9 +168,8 @@ def parse_error(status: int, body: bytes) -> ErrorInfo:
 def render_error(info: ErrorInfo) -> tuple[int, dict[str, Any]]:
     """ErrorInfo -> (status, Anthropic envelope). The SDK picks its exception class from the
     status and reads ``error.type``/``error.message`` from the body."""
-    kind = info.type if info.type in STATUS_BY_TYPE else type_for_status(info.status)
     return anthropic_status(info), {
         "type": "error",
-        "error": {"type": kind, "message": info.message},
-        "request_id": None,
+        "error": {"type": anthropic_type(info), "message": info.message},
+        "request_id": info.request_id,
     }

@@ -24,7 +24,7 @@ from ..._canonical import (
     UsageUpdate,
 )
 from ..._context import Context
-from ..._errors import STATUS_BY_TYPE, StreamTranslationError
+from ..._errors import ANTHROPIC_TYPES, STATUS_BY_TYPE, StreamTranslationError
 from ..._sse import ServerSentEvent, format_event
 from ._response import stop_reason_in, stop_reason_out, usage_in, usage_out
 
@@ -410,10 +410,13 @@ class MessagesStreamEncoder:
     def _error(self, event: StreamError) -> bytes:
         self._done = True
         out = b""
-        if self._current is not None and self._form != _REDACTED:  # a held redacted block never opened
+        # A held redacted block never opened. A tool call cut mid-arguments stays open too: its
+        # content_block_stop would announce a complete call with truncated input (the API itself
+        # sends its error event with blocks open).
+        if self._current is not None and self._form not in (_REDACTED, _TOOL, _CUSTOM):
             out = _frame("content_block_stop", {"type": "content_block_stop", "index": self._wire - 1})
         self._held.clear()
-        kind = event.type if event.type in STATUS_BY_TYPE else "api_error"
+        kind = event.type if event.type in ANTHROPIC_TYPES else "api_error"
         return out + _frame("error", {"type": "error", "error": {"type": kind, "message": event.message}})
 
 

@@ -128,7 +128,7 @@ def _file(part: dict[str, Any], param: str) -> FilePart:
 def _content_part(part: Any, param: str, allowed: frozenset[str]) -> Part | None:
     part = _object(part, param)
     kind = part.get("type")
-    if kind not in allowed:
+    if not isinstance(kind, str) or kind not in allowed:  # a list or dict is not hashable
         if kind == "input_audio":
             raise UnsupportedFeatureError(
                 f"'{param}' is an input_audio part; audio input has no counterpart upstream", param=f"{param}.type"

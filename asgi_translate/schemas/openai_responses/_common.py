@@ -135,7 +135,7 @@ def parse_error(status: int, raw: bytes) -> ErrorInfo:
     """Any upstream error body (OpenAI envelope, vLLM's flat form, plain text) -> ErrorInfo."""
     try:
         data: Any = _json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # the stdlib parser recurses on deeply nested bodies
         data = None
     if isinstance(data, dict) and isinstance(data.get("error"), dict):
         data = data["error"]

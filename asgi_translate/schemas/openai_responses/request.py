@@ -123,6 +123,8 @@ def _parse_sampling(body: dict[str, Any], req: Request) -> None:
         reasoning = _obj(reasoning, "reasoning")
         effort = reasoning.get("effort")
         summary = reasoning.get("summary", reasoning.get("generate_summary"))
+        effort = None if effort is None else _str(effort, "reasoning.effort")  # looked up in a table later
+        summary = None if summary is None else _str(summary, "reasoning.summary")
         if effort is not None or summary is not None:
             req.reasoning = Reasoning(effort=effort, summary=summary, enabled=effort != "none")
     req.stream = bool(body.get("stream", False))
@@ -187,7 +189,7 @@ def _parse_tool(tool: dict[str, Any], param: str) -> Tool:
         parameters = tool.get("parameters")
         return Tool(
             name=_str(tool.get("name"), f"{param}.name"),
-            description=tool.get("description"),
+            description=_description(tool, param),
             parameters=_obj(parameters, f"{param}.parameters") if parameters is not None else Tool("").parameters,
             strict=tool.get("strict"),
         )
@@ -200,10 +202,16 @@ def _parse_tool(tool: dict[str, Any], param: str) -> Tool:
     )
 
 
+def _description(tool: dict[str, Any], param: str) -> str | None:
+    """A tool's description, which every upstream requires to be a string when present."""
+    value = tool.get("description")
+    return None if value is None else _str(value, f"{param}.description")
+
+
 def _parse_custom_tool(tool: dict[str, Any], param: str) -> Tool:
     """A freeform tool becomes a function with one string argument ``input``. A grammar cannot be
     enforced by other upstreams, so the model is told it in the description instead."""
-    description = tool.get("description") or ""
+    description = _description(tool, param) or ""
     fmt = tool.get("format")
     if isinstance(fmt, dict) and fmt.get("type") == "grammar" and isinstance(fmt.get("definition"), str):
         syntax = fmt.get("syntax", "lark")
@@ -265,6 +273,8 @@ def _parse_input(value: Any, req: Request) -> None:
         param = f"input[{i}]"
         item = _obj(item, param)
         kind = item.get("type", "message")
+        if not isinstance(kind, str):  # a list or dict is not hashable: no lookup may see it
+            raise _fail(f"{param}.type must be a string", f"{param}.type")
         parser = _ITEM_PARSERS.get(kind)
         if parser is not None:
             parser(item, param, req, turns)

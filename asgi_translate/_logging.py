@@ -1,0 +1,119 @@
+"""One structured log line per translated exchange, and the request id that ties it together.
+
+The line goes to the standard ``logging`` logger ``"asgi_translate"`` once, when the exchange
+ends (clean end, error envelope, mid-stream failure or client gone), as ``key=value`` pairs that
+grep and log shippers both read; the same fields ride on the record as ``record.asgi_translate``
+for JSON formatters. INFO for answers below 500, WARNING otherwise.
+
+The request id is the client's ``x-request-id`` when it is a sane token, or a fresh uuid4: it is
+echoed in a response header and in logs, so arbitrary client bytes are never trusted there. It
+never appears in response bodies, so it needs no injectable id factory for deterministic tests.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+logger = logging.getLogger("asgi_translate")
+
+# Visible ASCII without quotes or separators, as request ids from proxies and SDKs look.
+_SANE_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
+# Values printed bare; anything else is JSON-quoted so that a client-chosen model name can
+# neither forge another key=value pair nor start a new log line.
+_BARE = re.compile(r"[A-Za-z0-9._:/+=@*-]{1,200}")
+
+
+def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
+    """The client's ``x-request-id`` when well-formed, else a new random id."""
+    for name, value in headers:
+        if name.lower() == b"x-request-id":
+            text = value.decode("latin-1")
+            if _SANE_ID.fullmatch(text):
+                return text
+            break
+    return uuid.uuid4().hex
+
+
+def _format(value: Any) -> str:
+    text = value if isinstance(value, str) else str(value)
+    return text if _BARE.fullmatch(text) else json.dumps(text[:200])
+
+
+class ExchangeLog:
+    """Counters for one exchange, filled in by the middleware, written once by :meth:`emit`."""
+
+    __slots__ = (
+        "request_id",
+        "route",
+        "client",
+        "upstream",
+        "model",
+        "status",
+        "frames_in",
+        "frames_out",
+        "bytes_out",
+        "upstream_request_id",
+        "error",
+        "_started",
+        "_emitted",
+    )
+
+    def __init__(self, request_id: str, route: str, client: str, upstream: str) -> None:
+        self.request_id = request_id
+        self.route = route
+        self.client = client
+        self.upstream = upstream
+        self.model = ""
+        self.status = 0
+        self.frames_in = 0
+        self.frames_out = 0
+        self.bytes_out = 0
+        self.upstream_request_id = ""
+        #: Why the exchange failed, when it did (error type or a short reason).
+        self.error = ""
+        self._started = time.perf_counter()
+        self._emitted = False
+
+    def sent(self, body: bytes, *, stream: bool) -> None:
+        """Count bytes (and SSE frames: every frame we write ends in a blank line) sent to the client."""
+        self.bytes_out += len(body)
+        if stream:
+            self.frames_out += body.count(b"\n\n")
+
+    def fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "request_id": self.request_id,
+            "route": self.route,
+            "client": self.client,
+            "upstream": self.upstream,
+            "model": self.model,
+            "status": self.status,
+            "duration_ms": round((time.perf_counter() - self._started) * 1000, 1),
+            "frames_in": self.frames_in,
+            "frames_out": self.frames_out,
+            "bytes_out": self.bytes_out,
+        }
+        if self.upstream_request_id:
+            fields["upstream_request_id"] = self.upstream_request_id
+        if self.error:
+            fields["error"] = self.error
+        return fields
+
+    def emit(self) -> None:
+        """Write the line; later calls do nothing, so every exit path may call it."""
+        if self._emitted:
+            return
+        self._emitted = True
+        fields = self.fields()
+        # A client's bad request is routine; our or the upstream's failure (a 5xx, no answer at
+        # all, a stream that ended in its failure form) is worth a look.
+        failed = self.status >= 500 or self.status == 0 or (self.error and self.status < 400)
+        level = logging.WARNING if failed else logging.INFO
+        if logger.isEnabledFor(level):
+            line = " ".join(f"{key}={_format(value)}" for key, value in fields.items())
+            logger.log(level, "asgi_translate %s", line, extra={"asgi_translate": fields})
