@@ -234,6 +234,12 @@ def memory_rows(directions: list[tuple[str, str]], count: int) -> list[dict[str,
     return rows
 
 
+def _current_rss_kib() -> int:
+    """Resident set size now (``ru_maxrss`` is a high-water mark that imports may already have set)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() // 1024
+
+
 def concurrency(upstream: str, client: str, streams: int, frames_per_stream: int) -> dict[str, Any]:
     """``streams`` exchanges at once through one middleware; the upstream yields after every frame
     so the streams interleave as they would on a busy server. Meant for a fresh process."""
@@ -259,7 +265,8 @@ def concurrency(upstream: str, client: str, streams: int, frames_per_stream: int
 
     async def main() -> float:
         await exchange(app, path, body)
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        gc.collect()
+        rss_before = _current_rss_kib()
         start = time.perf_counter()
         sinks = await asyncio.gather(*(exchange(app, path, body) for _ in range(streams)))
         elapsed = time.perf_counter() - start
@@ -280,4 +287,5 @@ def concurrency(upstream: str, client: str, streams: int, frames_per_stream: int
         "us_per_frame": elapsed / (streams * frames_per_stream) * 1e6,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rss_before_mib": results["rss_before_kib"] / 1024,
+        "rss_after_mib": _current_rss_kib() / 1024,
     }

@@ -34,6 +34,7 @@ from harness import asgi_runner, repeats_for, replay_app, timed  # noqa: E402
 
 PEERS_PYTHON = HERE / ".venv" / "bin" / "python"
 FULL_NS = [1_000, 10_000, 30_000]
+FLOOR_ORDER = ("passthrough", "sse_split", "roundtrip.json", "roundtrip.orjson")
 QUICK_NS = [1_000]
 Row = dict[str, Any]
 
@@ -145,6 +146,11 @@ def _index(rows: list[Row], group: str, *keys: str) -> dict[tuple[Any, ...], Row
     return {tuple(r.get(k) for k in keys): r for r in rows if r.get("group") == group and "median_us" in r}
 
 
+def _pair(a: Row, b: Row) -> dict[str, float]:
+    """a / b on the minimums (the least noisy estimate of the cost) and on the medians."""
+    return {"value": a["min_us"] / b["min_us"], "value_median": a["median_us"] / b["median_us"]}
+
+
 def ratios(rows: list[Row]) -> list[Row]:
     """ours / floor (same backend, layer, N), peer / ours (asgi, orjson), N=max / N=min."""
     out: list[Row] = []
@@ -153,34 +159,34 @@ def ratios(rows: list[Row]) -> list[Row]:
     for (direction, backend, layer, n), r in ours.items():
         f = floors.get((f"roundtrip.{backend}", direction.split("->")[0], layer, n))
         if f:
-            out.append({"ratio": "ours/floor", "direction": direction, "backend": backend, "layer": layer, "n": n,
-                        "value": r["median_us"] / f["median_us"]})  # fmt: skip
+            base = {"ratio": "ours/floor", "direction": direction, "backend": backend, "layer": layer, "n": n}
+            out.append({**base, **_pair(r, f)})
     for r in rows:
         if r.get("group") == "peer" and "median_us" in r:
             mine = ours.get((r["direction"], "orjson", "asgi", r["n"])) or ours.get(
                 (r["direction"], "json", "asgi", r["n"])
             )
             if mine:
-                out.append({"ratio": "peer/ours", "peer": r["peer"], "direction": r["direction"], "n": r["n"],
-                            "backend": mine["backend"], "value": r["median_us"] / mine["median_us"]})  # fmt: skip
+                base = {"ratio": "peer/ours", "peer": r["peer"], "direction": r["direction"], "n": r["n"]}
+                out.append({**base, "backend": mine["backend"], **_pair(r, mine)})
     out += _growth(rows)
     return out
 
 
 def _growth(rows: list[Row]) -> list[Row]:
     """Per-frame cost at the largest N over the smallest: above 1.1 means superlinear."""
-    series: dict[tuple[Any, ...], dict[int, float]] = {}
+    series: dict[tuple[Any, ...], dict[int, Row]] = {}
     for r in rows:
         if "median_us" in r and "n" in r and r["group"] in ("floor", "ours", "peer"):
             key = (r["group"], r.get("floor") or r.get("peer") or "ours", r.get("schema") or r.get("direction"),
                    r.get("backend", ""), r.get("layer"))  # fmt: skip
-            series.setdefault(key, {})[r["n"]] = r["median_us"]
+            series.setdefault(key, {})[r["n"]] = r
     out = []
     for (group, name, where, backend, layer), by_n in series.items():
         if len(by_n) > 1:
             lo, hi = min(by_n), max(by_n)
-            out.append({"ratio": f"n{hi}/n{lo}", "group": group, "name": name, "direction": where,
-                        "backend": backend, "layer": layer, "value": by_n[hi] / by_n[lo]})  # fmt: skip
+            base = {"ratio": "growth", "span": f"n{hi}/n{lo}", "group": group, "name": name, "direction": where}
+            out.append({**base, "backend": backend, "layer": layer, **_pair(by_n[hi], by_n[lo])})
     return out
 
 
@@ -202,13 +208,27 @@ def table(headers: list[str], lines: list[list[Any]]) -> str:
     return "\n".join([fmt.format(*headers), rule, *(fmt.format(*c) for c in cells)])
 
 
+def _cell(r: Row | None) -> str:
+    """``min / median`` of one measurement."""
+    return "" if r is None else f"{r['min_us']:.1f} / {r['median_us']:.1f}"
+
+
+def _ratio_lookup(result: dict[str, Any]) -> Callable[..., float | None]:
+    found = {tuple(sorted((k, v) for k, v in r.items() if not k.startswith("value"))): r["value"]
+             for r in result["ratios"]}  # fmt: skip
+
+    def get(**keys: Any) -> float | None:
+        return found.get(tuple(sorted(keys.items())))
+
+    return get
+
+
 def render(result: dict[str, Any]) -> str:
     rows: list[Row] = result["rows"]
-    ratio = {(r["ratio"], r.get("direction"), r.get("backend"), r.get("layer"), r.get("n"), r.get("peer")): r["value"]
-             for r in result["ratios"]}  # fmt: skip
     ns = sorted({r["n"] for r in rows if r.get("group") in ("floor", "ours") and "n" in r})
-    parts = [_stream_table(rows, ratio, ns), _peer_table(rows, ratio)]
-    parts += [_simple_tables(rows), _growth_table(result["ratios"])]
+    ratio = _ratio_lookup(result)
+    parts = [_floor_table(rows, ns, ratio), _ours_table(rows, ns, ratio), _peer_table(rows, ratio)]
+    parts.append(_simple_tables(rows))
     checks = result.get("checks", {})
     if checks:
         parts.append(
@@ -217,36 +237,67 @@ def render(result: dict[str, Any]) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
-def _stream_table(rows: list[Row], ratio: dict[Any, float], ns: list[int]) -> str:
-    lines = []
-    for r in rows:
-        if r.get("group") == "floor" and "median_us" in r:
-            lines.append([f"floor {r['floor']}", r["schema"], "", r["layer"], r["n"], r["min_us"], r["median_us"], ""])
-    for r in rows:
-        if r.get("group") == "ours" and "median_us" in r:
-            rf = ratio.get(("ours/floor", r["direction"], r["backend"], r["layer"], r["n"], None))
-            lines.append(["asgi_translate", r["direction"], r["backend"], r["layer"], r["n"], r["min_us"],
-                          r["median_us"], rf])  # fmt: skip
-    head = ["stream (CPU µs per upstream frame)", "schema/direction", "json", "layer", "N", "min", "median",
-            "ours/floor"]  # fmt: skip
-    return "Streams: " + ", ".join(map(str, ns)) + " frames\n" + table(head, lines)
-
-
-def _peer_table(rows: list[Row], ratio: dict[Any, float]) -> str:
-    lines = []
-    for r in rows:
-        if r.get("group") != "peer":
-            continue
-        if "median_us" not in r:
-            lines.append([r.get("peer"), r.get("direction", ""), r.get("n", ""), "", "", "error: " + r["error"][:140]])
-            continue
-        pr = next((v for k, v in ratio.items() if k[0] == "peer/ours" and k[5] == r["peer"] and k[4] == r["n"]), None)
-        lines.append([r["peer"], r["direction"], r["n"], r["min_us"], r["median_us"], pr])
-    if not lines:
+def _floor_table(rows: list[Row], ns: list[int], ratio: Callable[..., float | None]) -> str:
+    by = {(r["floor"], r["schema"], r["layer"], r["n"]): r for r in rows if r.get("group") == "floor" and "min_us" in r}
+    keys = sorted({(k[0], k[1]) for k in by}, key=lambda k: (k[1], list(FLOOR_ORDER).index(k[0])))
+    if not keys:
         return ""
-    return "Peers (chat upstream bytes in; peer/ours against our asgi orjson row)\n" + table(
-        ["peer", "direction", "N", "min µs", "median µs", "peer/ours"], lines
+    top = ns[-1]
+    lines = []
+    for floor, schema in keys:
+        growth = ratio(ratio="growth", span=f"n{top}/n{ns[0]}", group="floor", name=floor, direction=schema,
+                       backend="", layer="asgi")  # fmt: skip
+        lines.append([floor, schema, *(_cell(by.get((floor, schema, "asgi", n))) for n in ns),
+                      _cell(by.get((floor, schema, "core", top))), growth])  # fmt: skip
+    head = ["floor", "upstream", *(f"asgi N={n}" for n in ns), f"core N={top}", f"growth {top}/{ns[0]}"]
+    return "Floors (CPU µs per upstream frame, min / median)\n" + table(head, lines)
+
+
+def _ours_table(rows: list[Row], ns: list[int], ratio: Callable[..., float | None]) -> str:
+    by = {(r["direction"], r["backend"], r["layer"], r["n"]): r for r in rows if r.get("group") == "ours"}
+    keys = sorted({(k[0], k[1]) for k in by}, key=lambda k: (k[1] != "orjson", k[0]))
+    if not keys:
+        return ""
+    top = ns[-1]
+    lines = []
+    for direction, backend in keys:
+        of = {layer: ratio(ratio="ours/floor", direction=direction, backend=backend, layer=layer, n=top)
+              for layer in ("asgi", "core")}  # fmt: skip
+        growth = ratio(ratio="growth", span=f"n{top}/n{ns[0]}", group="ours", name="ours", direction=direction,
+                       backend=backend, layer="asgi")  # fmt: skip
+        lines.append([direction, backend, *(_cell(by.get((direction, backend, "asgi", n))) for n in ns),
+                      _cell(by.get((direction, backend, "core", top))), of["asgi"], of["core"], growth])  # fmt: skip
+    head = ["asgi_translate", "json", *(f"asgi N={n}" for n in ns), f"core N={top}", "ours/floor asgi",
+            "ours/floor core", f"growth {top}/{ns[0]}"]  # fmt: skip
+    return (
+        "asgi_translate (CPU µs per upstream frame, min / median; ratios on the minimums at N="
+        + str(top)
+        + ", floor = roundtrip.<json> of the upstream schema, same layer)\n"
+        + table(head, lines)
     )
+
+
+def _peer_table(rows: list[Row], ratio: Callable[..., float | None]) -> str:
+    peers = [r for r in rows if r.get("group") == "peer"]
+    if not peers:
+        return ""
+    lines = []
+    for r in peers:
+        if "median_us" not in r:
+            lines.append([r.get("peer"), r.get("direction", ""), r.get("n", ""), "error: " + r["error"][:140], "", ""])
+            continue
+        vs = ratio(ratio="peer/ours", peer=r["peer"], direction=r["direction"], n=r["n"], backend="orjson")
+        lines.append([r["peer"], r["direction"], r["n"], _cell(r), vs, ""])
+    for r in ratio_rows(rows, "peer"):
+        for line in lines:
+            if line[0] == r["name"] and line[2] == max(p["n"] for p in peers if p.get("peer") == r["name"]):
+                line[5] = r["value"]
+    head = ["peer (chat upstream bytes in)", "direction", "N", "min / median µs", "peer/ours (asgi, orjson)", "growth"]
+    return "Peers\n" + table(head, lines)
+
+
+def ratio_rows(rows: list[Row], group: str) -> list[Row]:
+    return [r for r in _growth(rows) if r["group"] == group]
 
 
 def _simple_tables(rows: list[Row]) -> str:
@@ -271,21 +322,13 @@ def _simple_tables(rows: list[Row]) -> str:
         parts.append("State per open stream after 50 frames (bytes)\n" + table(
             ["direction", "json", "translator", "whole exchange (minus passthrough)"], mem))  # fmt: skip
     conc = [[r["direction"], r["streams"], r["frames_per_stream"], r["frames_per_s"], r["us_per_frame"],
-             r["rss_before_mib"], r["peak_rss_mib"]] for r in rows if r.get("group") == "concurrency"]  # fmt: skip
+             r["rss_before_mib"], r["peak_rss_mib"], r.get("rss_after_mib")]
+            for r in rows if r.get("group") == "concurrency"]  # fmt: skip
     if conc:
-        head = ["direction", "streams", "frames each", "frames/s", "µs/frame", "RSS before MiB", "peak RSS MiB"]
+        head = ["direction", "streams", "frames each", "frames/s", "µs/frame", "RSS before MiB", "peak RSS MiB",
+                "RSS after MiB"]  # fmt: skip
         parts.append("Concurrent streams in one process (orjson)\n" + table(head, conc))
     return "\n\n".join(parts)
-
-
-def _growth_table(ratios_: list[Row]) -> str:
-    lines = [[r["group"], r["name"], r["direction"], r["backend"], r["layer"], r["ratio"], r["value"]]
-             for r in ratios_ if r["ratio"].startswith("n")]  # fmt: skip
-    if not lines:
-        return ""
-    return "Growth of the per-frame cost with stream length (above 1.1 = superlinear)\n" + table(
-        ["group", "name", "schema/direction", "json", "layer", "ratio", "value"], lines
-    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -308,6 +351,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     sections = ("floors", "ours", "checks", "peers", "e2e", "memory", "concurrency")
     p.add_argument("--skip", action="append", default=[], choices=sections, help="leave a section out")
     p.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
+    p.add_argument("--render", type=Path, help="print the table of a saved result (ratios recomputed) and exit")
     p.add_argument("--worker", choices=("ours", "concurrency"), help=argparse.SUPPRESS)
     p.add_argument("--streams", type=int, default=1_000, help=argparse.SUPPRESS)
     p.add_argument("--frames", type=int, default=300, help=argparse.SUPPRESS)
@@ -392,6 +436,11 @@ def worker(opts: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     opts = parse(argv)
+    if opts.render:
+        saved = json.loads(opts.render.read_text())
+        saved["ratios"] = ratios(saved["rows"])
+        print(render(saved))
+        return saved  # type: ignore[no-any-return]
     if opts.worker:
         worker(opts)
         return {}
