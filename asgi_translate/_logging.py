@@ -59,6 +59,7 @@ class ExchangeLog:
         "bytes_out",
         "upstream_request_id",
         "error",
+        "losses",
         "_started",
         "_emitted",
     )
@@ -76,6 +77,8 @@ class ExchangeLog:
         self.upstream_request_id = ""
         #: Why the exchange failed, when it did (error type or a short reason).
         self.error = ""
+        #: Client fields the translation dropped or coerced (the x-asgi-translate-losses header).
+        self.losses: list[str] = []
         self._started = time.perf_counter()
         self._emitted = False
 
@@ -102,6 +105,8 @@ class ExchangeLog:
             fields["upstream_request_id"] = self.upstream_request_id
         if self.error:
             fields["error"] = self.error
+        if self.losses:
+            fields["losses"] = "; ".join(self.losses)
         return fields
 
     def emit(self) -> None:

@@ -187,6 +187,9 @@ class _Responder:
         finally:  # one line per exchange, whatever way it ended
             if self.translator is not None:
                 self.log.frames_in = self.translator.frames_in
+            context: Context | None = getattr(self, "context", None)  # unset when the request did not parse
+            if context is not None:
+                self.log.losses = context.request.losses
             self.log.emit()
 
     async def _exchange(self, scope: Scope, receive: Receive) -> None:

@@ -217,3 +217,13 @@ def test_the_package_never_prints() -> None:
     assert prints == []
     tree = ast.parse("print(1)\nif __name__ == '__main__':\n    print(2)")
     assert len([c for c in _library_calls(tree) if isinstance(c.func, ast.Name)]) == 1  # the scan does see prints
+
+
+async def test_the_line_lists_what_the_translation_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    app = asgi_translate.TranslateMiddleware(FakeModel(), upstream="chat")
+    body = {"model": "m", "max_tokens": 50, "top_k": 5, "messages": [{"role": "user", "content": "hi"}]}
+    await exchange(app, "/v1/messages", body)
+    [record] = lines(caplog)
+    assert record.asgi_translate["status"] == 200  # type: ignore[attr-defined]
+    assert record.asgi_translate["losses"] == "top_k dropped"  # type: ignore[attr-defined]
+    assert " losses=" in record.getMessage()
