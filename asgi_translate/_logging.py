@@ -21,6 +21,9 @@ from typing import Any
 
 logger = logging.getLogger("asgi_translate")
 
+#: ``error`` of an exchange whose client went away before the response was complete.
+CLIENT_DISCONNECTED = "client_disconnected"
+
 # Visible ASCII without quotes or separators, as request ids from proxies and SDKs look.
 _SANE_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
 # Values printed bare; anything else is JSON-quoted so that a client-chosen model name can
@@ -118,6 +121,8 @@ class ExchangeLog:
         # A client's bad request is routine; our or the upstream's failure (a 5xx, no answer at
         # all, a stream that ended in its failure form) is worth a look.
         failed = self.status >= 500 or self.status == 0 or (self.error and self.status < 400)
+        if self.error == CLIENT_DISCONNECTED:  # the client's choice, not a failure of ours or the upstream's
+            failed = False
         level = logging.WARNING if failed else logging.INFO
         if logger.isEnabledFor(level):
             line = " ".join(f"{key}={_format(value)}" for key, value in fields.items())

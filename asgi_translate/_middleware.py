@@ -18,7 +18,7 @@ from . import _hooks, _json, _losses, _model_list, _responses_state, _token_coun
 from ._canonical import StreamError
 from ._context import Clock, Context, IdFactory, random_id
 from ._errors import ErrorInfo, RequestTranslationError, TranslateError, type_for_status
-from ._logging import ExchangeLog, request_id_from
+from ._logging import CLIENT_DISCONNECTED, ExchangeLog, request_id_from
 from ._models import ModelMap
 from ._pipeline import StreamTranslator, logger
 from ._redis_store import open_store
@@ -210,7 +210,10 @@ class _Responder:
                 delivered = True
                 return {"type": "http.request", "body": body, "more_body": False}
             # Later calls reach the real receive, so http.disconnect gets to the inner app.
-            return await receive()
+            message = await receive()
+            if message["type"] == "http.disconnect" and not self.finished:
+                self.log.error = CLIENT_DISCONNECTED
+            return message
 
         try:
             await self.config.upstream_app(

@@ -227,3 +227,28 @@ async def test_the_line_lists_what_the_translation_dropped(caplog: pytest.LogCap
     assert record.asgi_translate["status"] == 200  # type: ignore[attr-defined]
     assert record.asgi_translate["losses"] == "top_k dropped"  # type: ignore[attr-defined]
     assert " losses=" in record.getMessage()
+
+
+async def test_a_client_that_leaves_mid_stream_is_logged_as_such_not_as_a_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    delta = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    delta["choices"] = [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}]
+    chunk = b"data: " + json.dumps(delta).encode() + b"\n\n"
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()  # the request body
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        assert (await receive())["type"] == "http.disconnect"  # the client left: stop generating
+
+    client = Client(
+        {"type": "http.request", "body": json.dumps(BODIES["messages"]).encode(), "more_body": False},
+        {"type": "http.disconnect"},
+    )
+    app = asgi_translate.TranslateMiddleware(inner, upstream="chat")
+    with anyio.fail_after(5):
+        await app(http_scope("/v1/messages", b""), client.receive, client.send)
+    [record] = lines(caplog)
+    assert record.asgi_translate["error"] == "client_disconnected"  # type: ignore[attr-defined]
+    assert record.levelname == "INFO"
