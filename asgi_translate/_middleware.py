@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import _hooks, _json, _losses, _model_list, _responses_state, _token_count
+from . import _hooks, _json, _losses, _model_list, _model_rename, _responses_state, _token_count
 from ._canonical import StreamError
 from ._context import Clock, Context, IdFactory, random_id
 from ._errors import ErrorInfo, RequestTranslationError, TranslateError, type_for_status
@@ -93,6 +93,8 @@ class TranslateMiddleware:
             self.routes.setdefault(route.path, route)
         self.default_max_tokens = default_max_tokens
         self.model_map = model_map if isinstance(model_map, ModelMap) else ModelMap(model_map or {})
+        #: Same-schema endpoints, where only the model is renamed (see _model_rename).
+        self.rename_paths = _model_rename.rename_paths(upstream, self.routes) if self.model_map else {}
         self.max_body_size = max_body_size
         self.id_factory = id_factory
         self.clock = clock
@@ -120,6 +122,10 @@ class TranslateMiddleware:
                     await _Responder(self, route)(scope, receive, send)
                 else:
                     await _hooks.observe(_Responder(self, route), self.on_exchange, scope, receive, send)
+                return
+            if path in self.rename_paths:
+                renamer = _model_rename.ModelRename(self.rename_paths[path], self.model_map, self.max_body_size)
+                await renamer(self.app, scope, receive, send)
                 return
             if path in self.count_routes:
                 await _token_count.answer(self, self.count_routes[path], scope, receive, send)
