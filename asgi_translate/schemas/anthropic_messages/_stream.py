@@ -238,8 +238,14 @@ _TEXT, _THINKING, _TOOL, _CUSTOM, _REDACTED = "text_delta", "thinking_delta", "i
 _DELTA_KEYS = {_TEXT: "text", _THINKING: "thinking", _TOOL: "partial_json", _CUSTOM: "partial_json"}
 
 
+# Frames are built as bytes: dumped JSON never holds a raw line break, so a frame is
+# prefix + JSON + suffix, with no newline scan and no text-to-bytes round trip.
 def _frame(event: str, data: dict[str, Any]) -> bytes:
-    return format_event(_json.dumps(data), event)
+    return b"event: " + event.encode() + b"\ndata: " + _json.dumpb(data) + b"\n\n"
+
+
+_DELTA_EVENT = b"event: content_block_delta\ndata: "
+_DELTA_END = b"}}\n\n"
 
 
 class MessagesStreamEncoder:
@@ -258,7 +264,7 @@ class MessagesStreamEncoder:
         self._done = False
         self._current: int | None = None  # canonical index of the block open on the wire
         self._form = _TEXT
-        self._prefix = ""  # the open block's content_block_delta JSON up to its text value
+        self._prefix = b""  # the open block's content_block_delta frame up to its text value
         self._wire = 0  # wire index for the next block to open
         self._held: dict[int, list[BlockDelta | BlockStop | BlockStart]] = {}
         self._usage: Usage | None = None
@@ -344,9 +350,9 @@ class MessagesStreamEncoder:
             block = {"type": "text", "text": ""}
         delta_type = _TOOL if self._form == _CUSTOM else self._form
         self._prefix = (
-            f'{{"type":"content_block_delta","index":{wire},"delta":{{"type":"{delta_type}",'
+            f'{_DELTA_EVENT.decode()}{{"type":"content_block_delta","index":{wire},"delta":{{"type":"{delta_type}",'
             f'"{_DELTA_KEYS[self._form]}":'
-        )
+        ).encode()
         out = _frame("content_block_start", {"type": "content_block_start", "index": wire, "content_block": block})
         if self._form == _CUSTOM:
             # A freeform call's raw text becomes {"input": "<raw>"}, streamed as JSON pieces.
@@ -358,10 +364,10 @@ class MessagesStreamEncoder:
             return self._json_frame(_json.dumps(text)[1:-1])
         if self._form == _REDACTED:
             return b""
-        return format_event(self._prefix + _json.dumps(text) + "}}", "content_block_delta")
+        return self._prefix + _json.dumpb(text) + _DELTA_END
 
     def _json_frame(self, partial: str) -> bytes:
-        return format_event(self._prefix + _json.dumps(partial) + "}}", "content_block_delta")
+        return self._prefix + _json.dumpb(partial) + _DELTA_END
 
     def _close(self, event: BlockStop) -> bytes:
         wire = self._wire - 1

@@ -40,19 +40,27 @@ from ..._sse import format_event
 from ._mapping import finish_reason, merge_usage, usage_to_chat
 from ._render_request import custom_arguments
 
-_OPEN_TAIL = ',"logprobs":null,"finish_reason":null}]}'
+# Frames are built as bytes: dumped JSON never holds a raw line break, so a frame is
+# ``data: `` + JSON + blank line, with no newline scan and no text-to-bytes round trip.
+_OPEN_TAIL = b',"logprobs":null,"finish_reason":null}]}\n\n'
 _DONE = format_event("[DONE]")
+# What a delta's text goes between, after the chunk head, per kind of open block.
+_KEYS = {"text": b'{"content":', "reasoning": b'{"reasoning_content":', "refusal": b'{"refusal":'}
+_TEXT_END = b"}" + _OPEN_TAIL
+_ARGUMENTS_END = b"}}]}" + _OPEN_TAIL
 
 
 class _Block:
     """What the encoder remembers about one open canonical block."""
 
-    __slots__ = ("kind", "prefix", "raw", "detail")
+    __slots__ = ("kind", "prefix", "suffix", "raw", "detail")
 
-    def __init__(self, kind: BlockKind, prefix: str = "", detail: int = 0) -> None:
+    def __init__(self, kind: BlockKind, prefix: bytes = b"", suffix: bytes = b"", detail: int = 0) -> None:
         self.kind = kind
-        #: Tool calls: the JSON text before an arguments string, with this call's chat index.
+        #: The frame up to a delta's JSON string and after it (empty: the block shows no text).
+        #: Tool calls: the prefix holds this call's chat index.
         self.prefix = prefix
+        self.suffix = suffix
         #: Custom tool calls: the raw input, held until the call ends.
         self.raw: list[str] | None = None
         #: Reasoning blocks: this block's ``reasoning_details`` index.
@@ -66,8 +74,8 @@ class ChatStreamEncoder:
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        self._base = ""  # '{"id":..,"object":..,"created":..,"model":..' (no closing brace)
-        self._head = ""  # _base + ',"choices":[{"index":0,"delta":'
+        self._base = b""  # '{"id":..,"object":..,"created":..,"model":..' (no closing brace)
+        self._head = b""  # 'data: ' + _base + ',"choices":[{"index":0,"delta":'
         self._done = False
         self._blocks: dict[int, _Block] = {}
         self._tools = 0  # next chat tool_calls index
@@ -103,11 +111,11 @@ class ChatStreamEncoder:
         self._base = (
             f'{{"id":{_json.dumps(chunk_id or ctx.new_id("chatcmpl-"))},"object":"chat.completion.chunk",'
             f'"created":{ctx.now()},"model":{_json.dumps(ctx.client_model)}'
-        )
-        self._head = self._base + ',"choices":[{"index":0,"delta":'
+        ).encode()
+        self._head = b"data: " + self._base + b',"choices":[{"index":0,"delta":'
 
-    def _frame(self, delta: str) -> bytes:
-        return format_event(self._head + delta + _OPEN_TAIL)
+    def _frame(self, delta: bytes) -> bytes:
+        return self._head + delta + _OPEN_TAIL
 
     # -- events -------------------------------------------------------------------------------
 
@@ -115,7 +123,7 @@ class ChatStreamEncoder:
         self._prepare(event.id)
         if event.usage is not None:
             self._usage = event.usage
-        return self._frame('{"role":"assistant","content":""}')
+        return self._frame(b'{"role":"assistant","content":""}')
 
     def _block_start(self, event: BlockStart) -> bytes:
         self._prepare(None)
@@ -124,11 +132,14 @@ class ChatStreamEncoder:
             if event.kind == "reasoning" or event.kind == "redacted_reasoning":
                 detail = self._details
                 self._details += 1
-            self._blocks[event.index] = _Block(event.kind, detail=detail)
+            key = _KEYS.get(event.kind)
+            prefix = self._head + key if key is not None else b""
+            self._blocks[event.index] = _Block(event.kind, prefix, _TEXT_END, detail)
             return b""
         tool = self._tools
         self._tools += 1
-        block = _Block("tool_call", f'{{"tool_calls":[{{"index":{tool},"function":{{"arguments":')
+        prefix = self._head + b'{"tool_calls":[{"index":%d,"function":{"arguments":' % tool
+        block = _Block("tool_call", prefix, _ARGUMENTS_END)
         if event.custom:
             block.raw = []
         self._blocks[event.index] = block
@@ -138,32 +149,25 @@ class ChatStreamEncoder:
             "type": "function",
             "function": {"name": event.name or "", "arguments": ""},
         }
-        return self._frame(_json.dumps({"tool_calls": [call]}))
+        return self._frame(_json.dumpb({"tool_calls": [call]}))
 
     def _delta(self, event: BlockDelta) -> bytes:
         block = self._blocks.get(event.index)
         if block is None or not event.text:
             return b""
-        kind = block.kind
-        if kind == "text":
-            return self._frame('{"content":' + _json.dumps(event.text) + "}")
-        if kind == "tool_call":
-            if block.raw is not None:
-                block.raw.append(event.text)
-                return b""
-            return self._frame(block.prefix + _json.dumps(event.text) + "}}]}")
-        if kind == "reasoning":
-            return self._frame('{"reasoning_content":' + _json.dumps(event.text) + "}")
-        if kind == "refusal":
-            return self._frame('{"refusal":' + _json.dumps(event.text) + "}")
-        return b""  # redacted reasoning has no text
+        if block.raw is not None:
+            block.raw.append(event.text)
+            return b""
+        if not block.prefix:
+            return b""  # redacted reasoning has no text
+        return block.prefix + _json.dumpb(event.text) + block.suffix
 
     def _block_stop(self, event: BlockStop) -> bytes:
         block = self._blocks.pop(event.index, None)
         if block is None:
             return b""
         if block.raw is not None:
-            return self._frame(block.prefix + _json.dumps(custom_arguments("".join(block.raw))) + "}}]}")
+            return block.prefix + _json.dumpb(custom_arguments("".join(block.raw))) + block.suffix
         if not event.signature:
             return b""
         detail: dict[str, Any]
@@ -173,16 +177,16 @@ class ChatStreamEncoder:
             detail = {"type": "reasoning.encrypted", "data": event.signature, "index": block.detail}
         else:
             return b""
-        return self._frame(_json.dumps({"reasoning_details": [detail]}))
+        return self._frame(_json.dumpb({"reasoning_details": [detail]}))
 
     def _finish(self, event: Finish) -> bytes:
         self._prepare(None)
         self._done = True
-        reason = _json.dumps(finish_reason(event.reason))
-        out = format_event(self._head + '{},"logprobs":null,"finish_reason":' + reason + "}]}")
+        reason = _json.dumpb(finish_reason(event.reason))
+        out = self._head + b'{},"logprobs":null,"finish_reason":' + reason + b"}]}\n\n"
         if self._ctx.request.include_usage:
             usage = usage_to_chat(self._usage or Usage())
-            out += format_event(self._base + ',"choices":[],"usage":' + _json.dumps(usage) + "}")
+            out += b"data: " + self._base + b',"choices":[],"usage":' + _json.dumpb(usage) + b"}\n\n"
         return out + _DONE
 
     def _error(self, event: StreamError) -> bytes:
@@ -194,4 +198,4 @@ class ChatStreamEncoder:
             "code": None,
             "param": None,
         }
-        return format_event(_json.dumps({"error": error})) + _DONE
+        return b"data: " + _json.dumpb({"error": error}) + b"\n\n" + _DONE

@@ -35,8 +35,7 @@ from ..._canonical import (
 )
 from ..._context import Context
 from ..._errors import OPENAI_TYPE_BY_TYPE
-from ..._json import dumps
-from ..._sse import format_event
+from ..._json import dumpb, dumps
 from ._common import keep_id, merge_usage, status_for
 from .response import (
     custom_call_item,
@@ -62,7 +61,7 @@ class _Block:
         self.output_index = output_index
         self.content_index = content_index
         self.texts: list[str] = []
-        self.prefix = ""  # pre-built start of this block's delta frame, up to the delta value
+        self.prefix = b""  # pre-built start of this block's delta frame, up to the delta value
         self.part: dict[str, Any] | None = None  # the message content part, or the open summary part
         self.mode = ""  # tool calls: "function" | "custom" (raw input) | "unwrap" (held JSON)
 
@@ -117,14 +116,17 @@ class ResponsesStreamEncoder:
         return number
 
     def _emit(self, payload: dict[str, Any]) -> bytes:
+        """One event frame, built as bytes: dumped JSON never holds a raw line break, so the frame
+        needs no newline scan and no text-to-bytes round trip."""
         payload["sequence_number"] = self._next_sequence_number()
-        return format_event(dumps(payload), payload["type"])
+        event_type: str = payload["type"]
+        return b"event: " + event_type.encode() + b"\ndata: " + dumpb(payload) + b"\n\n"
 
-    def _delta_prefix(self, event_type: str, fields: dict[str, Any]) -> str:
+    def _delta_prefix(self, event_type: str, fields: dict[str, Any]) -> bytes:
         """``event: ...\\ndata: {...,"delta":`` for one block, built once: each delta then costs one
         dump of its text and no dict."""
         head = dumps({"type": event_type, **fields})
-        return f'event: {event_type}\ndata: {head[:-1]},"delta":'
+        return f'event: {event_type}\ndata: {head[:-1]},"delta":'.encode()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -258,8 +260,9 @@ class ResponsesStreamEncoder:
         out = b""
         if block.kind == "reasoning" and block.part is None:
             out = self._open_summary(block)
-        sequence = self._next_sequence_number()
-        return out + f'{block.prefix}{dumps(event.text)},"sequence_number":{sequence}}}\n\n'.encode()
+        sequence = self._seq
+        self._seq = sequence + 1
+        return out + b'%b%b,"sequence_number":%d}\n\n' % (block.prefix, dumpb(event.text), sequence)
 
     def _open_summary(self, block: _Block) -> bytes:
         block.part = {"type": "summary_text", "text": ""}
@@ -317,7 +320,7 @@ class ResponsesStreamEncoder:
         if block.mode == "function":
             if not text:  # a call without arguments: "" is not JSON, and clients json.loads it
                 text = "{}"
-                out += f'{block.prefix}"{{}}","sequence_number":{self._next_sequence_number()}}}\n\n'.encode()
+                out += b'%b"{}","sequence_number":%d}\n\n' % (block.prefix, self._next_sequence_number())
             item["arguments"] = text
             out += self._emit({"type": "response.function_call_arguments.done", **fields, "arguments": text})
         else:
