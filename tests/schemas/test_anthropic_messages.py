@@ -1675,3 +1675,10 @@ def test_sdk_raises_our_stream_error() -> None:
     with pytest.raises(anthropic.APIStatusError) as exc:
         sdk_final_message(raw)
     assert exc.value.body == {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+
+
+def test_parse_rejects_an_empty_messages_array() -> None:
+    with pytest.raises(RequestTranslationError) as exc:
+        parse_request(body(messages=[]))
+    assert exc.value.param == "messages" and exc.value.status == 400
+    assert str(exc.value) == "messages: at least one message is required"

@@ -847,3 +847,43 @@ def test_responses_recordings_to_chat_and_messages_clients(name: str, client: st
     calls = [e.name for e in canonical if isinstance(e, BlockStart) and e.kind == "tool_call"]
     assert [call.name for call in summary.tool_calls] == calls
     assert (summary.error is not None) == isinstance(canonical[-1], StreamError)
+
+
+def test_instructions_as_message_items() -> None:
+    instructions = [
+        {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "Be brief."}]},
+        {"role": "system", "content": "Answer in French."},
+        {"role": "user", "content": "Example question"},
+        {"role": "assistant", "content": [{"type": "output_text", "text": "Réponse."}]},
+    ]
+    req = parse_request(base(instructions=instructions, input="Hello"))
+    assert req.system == ["Be brief.", "Answer in French."]
+    assert req.messages == [
+        Message("user", [TextPart("Example question")]),
+        Message("assistant", [TextPart("Réponse.")]),
+        Message("user", [TextPart("Hello")]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("instructions", "param"),
+    [
+        (5, "instructions"),
+        (["Be brief."], "instructions[0]"),
+        ([{"type": "function_call_output", "call_id": "c", "output": "x"}], "instructions[0].type"),
+        (
+            [{"role": "developer", "content": [{"type": "input_image", "image_url": "https://x/a.png"}]}],
+            "instructions[0].content",
+        ),
+    ],
+)
+def test_instructions_items_that_are_not_text_messages_are_refused(instructions: Any, param: str) -> None:
+    with pytest.raises(RequestTranslationError) as exc:
+        parse_request(base(instructions=instructions))
+    assert exc.value.param == param and exc.value.status == 400
+
+
+def test_an_empty_input_array_is_accepted_as_the_api_does() -> None:
+    """The spec sets no minimum for ``input`` (and makes it optional); the upstream decides."""
+    req = parse_request(base(input=[], instructions="Say hi."))
+    assert req.messages == [] and req.system == ["Say hi."]

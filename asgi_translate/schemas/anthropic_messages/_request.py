@@ -197,6 +197,8 @@ def _parse_system(value: Any, losses: list[str]) -> list[str]:
 def _parse_messages(value: Any, losses: list[str]) -> list[Message]:
     if not isinstance(value, list):
         raise RequestTranslationError("messages must be an array", param="messages")
+    if not value:  # as Anthropic's API answers: there is nothing to reply to
+        raise RequestTranslationError("messages: at least one message is required", param="messages")
     return [_parse_message(raw, f"messages[{i}]", losses) for i, raw in enumerate(value)]
 
 

@@ -87,9 +87,7 @@ def parse_request(body: dict[str, Any]) -> Request:
     """Validate a Responses request and convert it; errors name the offending field."""
     req = Request(model=_str(body.get("model"), "model"), messages=[])
     _reject_unsupported(body)
-    instructions = body.get("instructions")
-    if instructions is not None and instructions != "":
-        req.system.append(_str(instructions, "instructions"))
+    _parse_instructions(body.get("instructions"), req)
     _parse_input(body.get("input"), req)
     _parse_tools(body, req)
     _parse_sampling(body, req)
@@ -258,6 +256,25 @@ class _Turns:
             self.messages[-1].content.append(part)
         else:
             self.messages.append(Message(role, [part]))
+
+
+def _parse_instructions(value: Any, req: Request) -> None:
+    """A string, or message items (the form a Response object echoes when a prompt template set
+    them): system and developer text joins the system prompt, other turns open the conversation."""
+    if value is None or value == "":
+        return
+    if isinstance(value, str):
+        req.system.append(value)
+        return
+    if not isinstance(value, list):
+        raise _fail("'instructions' must be a string or an array of message items", "instructions")
+    turns = _Turns(req.messages)
+    for i, item in enumerate(value):
+        param = f"instructions[{i}]"
+        item = _obj(item, param)
+        if item.get("type", "message") != "message":
+            raise _fail(f"{param}: instructions may only hold message items", f"{param}.type")
+        _parse_message(item, param, req, turns)
 
 
 def _parse_input(value: Any, req: Request) -> None:
