@@ -155,8 +155,11 @@ class HTTPXUpstream:
         own = "anthropic-" if self.upstream == "messages" else "openai-"
         headers: list[tuple[str, str]] = []
         token: str | None = None
+        listed = connection_listed(scope["headers"])
         for raw_name, raw_value in scope["headers"]:
             name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            if name in listed:
+                continue  # meant for the client's own connection to us
             if name == "authorization" and value[:7].lower() == "bearer ":
                 token = value[7:].strip()
             elif name == "x-api-key":
@@ -193,6 +196,17 @@ class HTTPXUpstream:
         info = ErrorInfo(error.status, error.error_type, error.message)
         status, payload = get_codec(self.upstream).render_error(info)
         return status, self.scrub(dumpb(payload))
+
+
+def connection_listed(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[str]:
+    """The header names a ``Connection`` header lists: hop-by-hop for that one connection, so a
+    proxy removes them besides the fixed list (RFC 9110 section 7.6.1)."""
+    names: set[str] = set()
+    for name, value in headers:
+        if name.lower() == b"connection":
+            names.update(token.strip().lower() for token in value.decode("latin-1").split(","))
+    names.discard("")
+    return frozenset(names)
 
 
 def remote_upstream(
@@ -293,6 +307,7 @@ class _Exchange:
     async def _relay(self, response: httpx.Response) -> None:
         # Without content-encoding the bytes we relay are the bytes counted: keep the length.
         dropped = _DROPPED_RESPONSE_HEADERS if "content-encoding" in response.headers else _HOP_BY_HOP_AND_SERVER
+        dropped |= connection_listed(response.headers.raw)
         headers = [
             (name, value) for name, value in response.headers.raw if name.decode("latin-1").lower() not in dropped
         ]

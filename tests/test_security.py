@@ -261,3 +261,38 @@ def test_the_package_has_no_code_evaluation_or_shell_calls() -> None:
     ]
     assert found == []
     assert sum(1 for path in sources for name, _ in calls_in(path) if name == "_json.loads") > 0  # the scan sees calls
+
+
+COMPLETION = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "m",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+}
+
+
+async def test_headers_a_connection_header_names_do_not_cross_either_way() -> None:
+    """RFC 9110 section 7.6.1: a Connection header makes the names it lists hop-by-hop too."""
+    seen: list[httpx.Request] = []
+
+    def remote(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        headers = {"connection": "X-Hop-Down, keep-alive", "x-hop-down": "1", "x-kept": "2"}
+        return httpx.Response(200, headers=headers, json=COMPLETION)
+
+    sent = {"connection": "openai-hop-up", "openai-hop-up": "1", "openai-organization": "org-1"}
+    async with httpx.AsyncClient(transport=httpx.MockTransport(remote)) as http:
+        proxy = TranslateMiddleware(upstream="chat", upstream_url="http://remote/v1", http_client=http)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=proxy), base_url="http://proxy") as client:
+            answers = [
+                await client.post("/v1/chat/completions", json=BODIES["chat"], headers=sent),
+                await client.post("/v1/messages", json=BODIES["messages"], headers=sent),
+            ]
+    for request in seen:
+        assert request.headers["openai-organization"] == "org-1"
+        assert "openai-hop-up" not in request.headers
+    for answer in answers:
+        assert answer.status_code == 200 and answer.headers["x-kept"] == "2"
+        assert "x-hop-down" not in answer.headers and "connection" not in answer.headers
+    assert answers[1].json()["content"] == [{"type": "text", "text": "ok"}]
