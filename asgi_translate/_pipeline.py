@@ -33,16 +33,26 @@ class StreamTranslator:
         self.frames_in = 0
 
     def feed(self, chunk: bytes) -> bytes:
+        """One loop per chunk: each canonical event is encoded as soon as it is decoded."""
         if self.done:
             return b""
+        parts: list[bytes] = []
         try:
             events = self._sse.decode(chunk)
             self.frames_in += len(events)
             decode = self._decoder.decode
-            return self._encode_all([out for event in events for out in decode(event)])
+            encode = self._encoder.encode
+            for event in events:
+                for canonical in decode(event):
+                    parts.append(encode(canonical))
+                    if type(canonical) is Finish or type(canonical) is StreamError:
+                        self.done = True
+                        return b"".join(parts)
         except Exception:  # a bug of ours must not leave the client hanging
             logger.exception("asgi_translate: failed to translate a stream frame")
-            return self.fail(StreamError("api_error", "asgi_translate could not translate the upstream stream"))
+            # What the encoder already wrote goes out first, so the failure follows what it closes.
+            parts.append(self.fail(StreamError("api_error", "asgi_translate could not translate the upstream stream")))
+        return b"".join(parts)
 
     def finish(self) -> bytes:
         """The upstream body ended: flush every stage and make sure a terminator was written."""
