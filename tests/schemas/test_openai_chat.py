@@ -1296,3 +1296,36 @@ def test_groq_midstream_error_reencoded_as_chat_error_chunk() -> None:
     summary = validate_chat_stream(raw)
     assert summary.error is not None and summary.error["type"] == "invalid_request_error"
     assert summary.reasoning.startswith("We need to call the tool")
+
+
+def test_one_key_deltas_switch_blocks_and_keep_their_finish_reason() -> None:
+    """The decoder's fast path (one-key content or content-null reasoning deltas while that block
+    is open) must leave block switches, empty pieces and finish reasons to the general path."""
+    events = decode_chunks(
+        _chunk({"content": None, "reasoning_content": "Think"}),  # opens reasoning: general path
+        _chunk({"content": None, "reasoning_content": " more"}),  # fast path
+        _chunk({"content": None, "reasoning_content": ""}),  # empty: nothing
+        _chunk({"content": "Hi"}),  # switches to text
+        _chunk({"content": ""}),
+        _chunk({"content": " there"}),  # fast path
+        _chunk({"content": None, "reasoning_content": "again"}),  # switches back
+        _chunk({"content": "!"}, "stop"),  # a finish_reason on a text chunk is kept
+        "[DONE]",
+    )
+    assert events[1:] == [
+        BlockStart(0, "reasoning"),
+        BlockDelta(0, "Think"),
+        BlockDelta(0, " more"),
+        BlockStop(0),
+        BlockStart(1, "text"),
+        BlockDelta(1, "Hi"),
+        BlockDelta(1, " there"),
+        BlockStop(1),
+        BlockStart(2, "reasoning"),
+        BlockDelta(2, "again"),
+        BlockStop(2),
+        BlockStart(3, "text"),
+        BlockDelta(3, "!"),
+        BlockStop(3),
+        Finish("end_turn"),
+    ]
