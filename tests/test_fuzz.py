@@ -251,7 +251,16 @@ def body_strategies(noisy: bool) -> dict[str, st.SearchStrategy[dict[str, Any]]]
 
 
 _CLEAN, _NOISY = body_strategies(False), body_strategies(True)
-BODY_STRATEGIES = {schema: _CLEAN[schema] | _NOISY[schema] for schema in _CLEAN}
+# Bodies every upstream accepts, with generated text: they keep the "forwarded" outcome common
+# whatever the broken strategies draw (the field-by-field ones mostly produce 4xx).
+_VALID: dict[str, st.SearchStrategy[dict[str, Any]]] = {
+    "chat": st.builds(lambda t: {"model": "m", "messages": [{"role": "user", "content": t}]}, short_text),
+    "messages": st.builds(
+        lambda t: {"model": "m", "max_tokens": 16, "messages": [{"role": "user", "content": t}]}, short_text
+    ),
+    "responses": st.builds(lambda t: {"model": "m", "input": t}, short_text),
+}
+BODY_STRATEGIES = {schema: _VALID[schema] | _CLEAN[schema] | _NOISY[schema] for schema in _CLEAN}
 
 
 # -- an upstream that records and answers the least it can ------------------------------------------------
