@@ -495,6 +495,16 @@ def test_error_envelopes() -> None:
     assert body == {"error": {"message": "busy", "type": "server_error", "param": None, "code": None}}
 
 
+def test_error_envelope_is_the_chat_codecs() -> None:
+    """One OpenAI error envelope for both codecs: a Responses upstream behind vLLM or FastAPI is
+    read as the chat codec reads it."""
+    assert (CODEC.parse_error, CODEC.render_error) == (get_codec("chat").parse_error, get_codec("chat").render_error)
+    detail = parse_error(422, b'{"detail": [{"loc": ["body", "input"], "msg": "field required"}]}')
+    assert (detail.type, detail.message) == ("invalid_request_error", "input: field required")
+    empty = parse_error(502, b"")
+    assert (empty.type, empty.message) == ("bad_gateway_error", "upstream returned HTTP 502")
+
+
 # =============================================================================================
 # stream decoder
 

@@ -1,7 +1,8 @@
 """OpenAI Chat Completions (``POST /v1/chat/completions``) <-> the canonical form.
 
 - :func:`parse_request` / :func:`render_request`: request JSON (``_parse_request``, ``_render_request``)
-- :func:`parse_response` / :func:`render_response`, :func:`parse_error` / :func:`render_error` (``_response``)
+- :func:`parse_response` / :func:`render_response` (``_response``)
+- :func:`parse_error` / :func:`render_error`: OpenAI's error envelope, shared with Responses (``.._openai_common``)
 - :class:`ChatStreamDecoder` / :class:`ChatStreamEncoder`: SSE chunks (``_decoder``, ``_encoder``)
 
 https://platform.openai.com/docs/api-reference/chat
@@ -10,11 +11,12 @@ https://platform.openai.com/docs/api-reference/chat
 from __future__ import annotations
 
 from .. import Codec
+from .._openai_common import parse_error, render_error
 from ._decoder import ChatStreamDecoder
 from ._encoder import ChatStreamEncoder
 from ._parse_request import parse_request
 from ._render_request import render_request
-from ._response import parse_error, parse_response, render_error, render_response
+from ._response import parse_response, render_response
 
 CODEC = Codec(
     name="chat",

@@ -1,7 +1,8 @@
 """Small total mappings shared by the chat request, response and stream code.
 
-Finish reasons, usage objects, data URLs and the ``reasoning_details`` convention live here so
-that the JSON path and the stream path cannot drift apart.
+Finish reasons, usage objects and the ``reasoning_details`` convention live here so that the
+JSON path and the stream path cannot drift apart (data URLs and the error envelope, which the
+Responses codec shares, are in ``schemas._openai_common``).
 """
 
 from __future__ import annotations
@@ -100,21 +101,6 @@ def merge_usage(old: Usage | None, new: Usage) -> Usage:
         cache_write_tokens=new.cache_write_tokens or old.cache_write_tokens,
         reasoning_tokens=new.reasoning_tokens or old.reasoning_tokens,
     )
-
-
-def split_data_url(url: str) -> tuple[str, str] | None:
-    """``data:image/png;base64,AAAA`` -> ``("image/png", "AAAA")``; ``None`` for other URLs or
-    for data URLs that are not base64 (the canonical form only carries base64 data)."""
-    if not url.startswith("data:"):
-        return None
-    header, sep, data = url[5:].partition(",")
-    if not sep or not header.endswith(";base64"):
-        return None
-    return header[: -len(";base64")] or "application/octet-stream", data
-
-
-def data_url(media_type: str | None, data: str) -> str:
-    return f"data:{media_type or 'application/octet-stream'};base64,{data}"
 
 
 # --------------------------------------------------------------------------------------------

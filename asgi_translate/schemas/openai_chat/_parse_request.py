@@ -27,7 +27,8 @@ from ..._canonical import (
 )
 from ..._errors import RequestTranslationError, UnsupportedFeatureError
 from ..._reasoning import budget_for_effort, effort_for_budget
-from ._mapping import reasoning_parts, split_data_url
+from .._openai_common import split_data_url
+from ._mapping import reasoning_parts
 
 ToolContent = TextPart | ImagePart | FilePart
 

@@ -39,7 +39,8 @@ from ..._canonical import (
 from ..._context import Context
 from ..._errors import UnsupportedFeatureError
 from ..._reasoning import effort_for_budget
-from ._mapping import data_url, details_from_reasoning, reasoning_text
+from .._openai_common import data_url
+from ._mapping import details_from_reasoning, reasoning_text
 
 #: What a tool message says when its result was only images or files, moved to a user message.
 ATTACHMENT_NOTE = "(the tool returned attachments; they follow in the next message)"

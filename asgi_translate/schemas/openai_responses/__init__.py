@@ -8,7 +8,7 @@ upstream's events) and ``stream_encoder`` (the events a Responses client reads).
 from __future__ import annotations
 
 from .. import Codec
-from ._common import parse_error, render_error
+from .._openai_common import parse_error, render_error
 from .request import parse_request
 from .request_render import render_request
 from .response import parse_response, render_response

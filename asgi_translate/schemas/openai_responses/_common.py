@@ -1,17 +1,16 @@
-"""Pieces every part of the Responses codec shares: usage, status, ids, data URLs, error envelopes.
+"""Pieces every part of the Responses codec shares: usage, status, ids, stream error fields.
 
-The error envelope is OpenAI's (``{"error": {"message", "type", "param", "code"}}``), the same as
-Chat Completions'; it lives here because this package was written before the chat module.
+The error envelope and data URLs are OpenAI's, the same as Chat Completions': both codecs take
+them from ``schemas._openai_common``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ... import _json
 from ..._canonical import StopReason, Usage
 from ..._context import Context
-from ..._errors import OPENAI_TYPE_BY_TYPE, STATUS_BY_TYPE, ErrorInfo, openai_status, type_from_openai
+from ..._errors import STATUS_BY_TYPE, type_from_openai
 
 #: Marks an Anthropic ``redacted_thinking`` block carried in a reasoning item's ``encrypted_content``.
 #: The colon never occurs in base64 signatures, so the marker cannot collide with a real one.
@@ -105,55 +104,7 @@ def stop_reason_for(status: Any, incomplete_details: Any, called_tools: bool) ->
     return "tool_use" if called_tools else "end_turn"
 
 
-# -- data URLs --------------------------------------------------------------------------------
-
-
-def split_data_url(url: str) -> tuple[str, str] | None:
-    """``data:image/png;base64,AAAA`` -> ``("image/png", "AAAA")``; ``None`` for anything else."""
-    if not url.startswith("data:"):
-        return None
-    header, sep, data = url[5:].partition(",")
-    if not sep or not header.endswith(";base64"):
-        return None
-    return header[: -len(";base64")] or "application/octet-stream", data
-
-
 # -- errors -----------------------------------------------------------------------------------
-
-
-def render_error(error: ErrorInfo) -> tuple[int, dict[str, Any]]:
-    body = {
-        "message": error.message,
-        "type": OPENAI_TYPE_BY_TYPE.get(error.type, error.type),
-        "param": error.param,
-        "code": error.code,
-    }
-    return openai_status(error), {"error": body}
-
-
-def parse_error(status: int, raw: bytes) -> ErrorInfo:
-    """Any upstream error body (OpenAI envelope, vLLM's flat form, plain text) -> ErrorInfo."""
-    try:
-        data: Any = _json.loads(raw)
-    except (ValueError, RecursionError):  # the stdlib parser recurses on deeply nested bodies
-        data = None
-    if isinstance(data, dict) and isinstance(data.get("error"), dict):
-        data = data["error"]
-    if isinstance(data, dict) and isinstance(data.get("message"), str):
-        code = data.get("code")
-        openai_type = data.get("type") if isinstance(data.get("type"), str) else None
-        param = data.get("param") if isinstance(data.get("param"), str) else None
-        return ErrorInfo(
-            status,
-            type_from_openai(openai_type or (code if isinstance(code, str) else None), status),
-            data["message"],
-            param,
-            code if isinstance(code, str) else None,
-        )
-    text = raw.decode("utf-8", "replace").strip()[:2000]
-    if isinstance(data, dict) and isinstance(data.get("error"), str):
-        text = data["error"]
-    return ErrorInfo(status, type_from_openai(None, status), text or f"upstream answered HTTP {status}")
 
 
 def stream_error_fields(error: Any) -> tuple[str, str, int]:

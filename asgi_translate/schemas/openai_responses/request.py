@@ -29,7 +29,8 @@ from ..._canonical import (
     ToolResultPart,
 )
 from ..._errors import RequestTranslationError, UnsupportedFeatureError
-from ._common import CUSTOM_TOOL_PARAMETERS, REDACTED_PREFIX, split_data_url
+from .._openai_common import split_data_url
+from ._common import CUSTOM_TOOL_PARAMETERS, REDACTED_PREFIX
 
 # Fields read by the parser, or handled by the state layer before it.
 _HANDLED = frozenset(

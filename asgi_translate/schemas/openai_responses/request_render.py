@@ -25,6 +25,7 @@ from ..._canonical import (
 from ..._context import Context
 from ..._errors import RequestTranslationError
 from ..._reasoning import effort_for_budget
+from .._openai_common import data_url
 from .request import ENCRYPTED_INCLUDE
 
 
@@ -149,7 +150,7 @@ def _render_user_part(part: Part) -> dict[str, Any]:
     if isinstance(part, TextPart):
         return {"type": "input_text", "text": part.text}
     if isinstance(part, ImagePart):
-        url = f"data:{part.media_type or 'image/png'};base64,{part.data}" if part.data is not None else part.url
+        url = data_url(part.media_type or "image/png", part.data) if part.data is not None else part.url
         out: dict[str, Any] = {"type": "input_image", "image_url": url, "detail": part.detail or "auto"}
         return out
     if isinstance(part, FilePart):
@@ -160,7 +161,7 @@ def _render_user_part(part: Part) -> dict[str, Any]:
 def _render_file(part: FilePart) -> dict[str, Any]:
     out: dict[str, Any] = {"type": "input_file"}
     if part.data is not None:
-        out["file_data"] = f"data:{part.media_type or 'application/pdf'};base64,{part.data}"
+        out["file_data"] = data_url(part.media_type or "application/pdf", part.data)
     elif part.url is not None:
         out["file_url"] = part.url
     elif part.file_id is not None:
