@@ -270,6 +270,20 @@ class UsageUpdate:
     usage: Usage
 
 
+def merge_usage(old: Usage | None, new: Usage) -> Usage:
+    """``old`` updated by a later :class:`UsageUpdate`: each field of ``new`` replaces the earlier
+    one when non-zero, so a final report that omits a count does not erase it."""
+    if old is None:
+        return new
+    return Usage(
+        new.input_tokens or old.input_tokens,
+        new.output_tokens or old.output_tokens,
+        new.cache_read_tokens or old.cache_read_tokens,
+        new.cache_write_tokens or old.cache_write_tokens,
+        new.reasoning_tokens or old.reasoning_tokens,
+    )
+
+
 @dataclass(slots=True)
 class Finish:
     """The model finished; encoders emit their schema's terminator. Always the last event of a

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..._canonical import ReasoningPart, StopReason, Usage
+from ..._canonical import merge_usage as merge_usage  # the stream encoder imports it from here
 
 # https://platform.openai.com/docs/api-reference/chat/object#chat/object-choices
 _STOP_BY_FINISH: dict[str, StopReason] = {
@@ -88,19 +89,6 @@ def usage_to_chat(usage: Usage) -> dict[str, Any]:
         "prompt_tokens_details": prompt_details,
         "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
     }
-
-
-def merge_usage(old: Usage | None, new: Usage) -> Usage:
-    """Later usage reports replace earlier ones field by field when non-zero (the stream contract)."""
-    if old is None:
-        return new
-    return Usage(
-        input_tokens=new.input_tokens or old.input_tokens,
-        output_tokens=new.output_tokens or old.output_tokens,
-        cache_read_tokens=new.cache_read_tokens or old.cache_read_tokens,
-        cache_write_tokens=new.cache_write_tokens or old.cache_write_tokens,
-        reasoning_tokens=new.reasoning_tokens or old.reasoning_tokens,
-    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..._canonical import StopReason, Usage
+from ..._canonical import merge_usage as merge_usage  # the stream encoder imports it from here
 from ..._context import Context
 from ..._errors import STATUS_BY_TYPE, type_from_openai
 
@@ -66,21 +67,6 @@ def usage_from_json(data: Any) -> Usage | None:
         cache_read_tokens=int(input_details.get("cached_tokens") or 0),
         cache_write_tokens=int(input_details.get("cache_write_tokens") or 0),
         reasoning_tokens=int(output_details.get("reasoning_tokens") or 0),
-    )
-
-
-def merge_usage(old: Usage | None, new: Usage) -> Usage:
-    """Later usage updates replace earlier ones field by field when non-zero (stream contract 3)."""
-    if old is None:
-        return Usage(
-            new.input_tokens, new.output_tokens, new.cache_read_tokens, new.cache_write_tokens, new.reasoning_tokens
-        )
-    return Usage(
-        new.input_tokens or old.input_tokens,
-        new.output_tokens or old.output_tokens,
-        new.cache_read_tokens or old.cache_read_tokens,
-        new.cache_write_tokens or old.cache_write_tokens,
-        new.reasoning_tokens or old.reasoning_tokens,
     )
 
 
