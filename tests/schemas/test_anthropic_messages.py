@@ -14,6 +14,7 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
+from canonical_contract import check_contract, decode_stream
 from conftest import corpus_files, load_json, make_context
 
 from asgi_translate._canonical import (
@@ -1017,38 +1018,7 @@ def test_render_error_is_what_the_sdk_raises_from() -> None:
 
 
 def decode_bytes(raw: bytes, context: Context | None = None) -> list[StreamEvent]:
-    sse = SSEDecoder()
-    decoder = MessagesStreamDecoder(context or ctx())
-    events: list[StreamEvent] = []
-    for frame in sse.decode(raw) + sse.flush():
-        events.extend(decoder.decode(frame))
-    events.extend(decoder.flush())
-    return events
-
-
-def check_contract(events: list[StreamEvent]) -> None:
-    """The canonical stream contract from the common brief, rule by rule."""
-    assert events, "no events"
-    last = events[-1]
-    assert isinstance(last, Finish | StreamError), f"last event is {last!r}"
-    assert sum(isinstance(e, Finish | StreamError) for e in events) == 1
-    starts = [e for e in events if isinstance(e, MessageStart)]
-    if isinstance(last, Finish):
-        assert len(starts) == 1 and events[0] is starts[0]
-    open_blocks: set[int] = set()
-    next_index = 0
-    for event in events:
-        if isinstance(event, BlockStart):
-            assert event.index == next_index, f"block index {event.index}, expected {next_index}"
-            next_index += 1
-            open_blocks.add(event.index)
-        elif isinstance(event, BlockDelta):
-            assert event.index in open_blocks and event.text
-        elif isinstance(event, BlockStop):
-            assert event.index in open_blocks
-            open_blocks.remove(event.index)
-    if isinstance(last, Finish):
-        assert not open_blocks
+    return decode_stream(MessagesStreamDecoder(context or ctx()), raw)
 
 
 def summary(events: list[StreamEvent]) -> dict[str, Any]:

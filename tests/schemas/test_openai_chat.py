@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from canonical_contract import check_contract, decode_stream
 from conftest import corpus_files, load_json, make_context
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from validators.chat import validate_chat_stream
@@ -895,44 +896,8 @@ def test_render_error() -> None:
 # stream decoder
 
 
-def check_contract(events: list[StreamEvent]) -> None:
-    """The canonical stream contract (COMMON.md): MessageStart first and once, blocks numbered in
-    opening order, deltas only for open blocks, at most one text-like block open, a terminator last."""
-    assert events, "no events"
-    terminal = events[-1]
-    assert isinstance(terminal, Finish | StreamError), f"last event is {terminal!r}"
-    assert not any(isinstance(e, Finish | StreamError) for e in events[:-1]), "terminator before the end"
-    if isinstance(terminal, StreamError) and len(events) == 1:
-        return
-    assert isinstance(events[0], MessageStart)
-    assert sum(isinstance(e, MessageStart) for e in events) == 1
-    open_blocks: dict[int, str] = {}
-    next_index = 0
-    for event in events[1:-1]:
-        if isinstance(event, BlockStart):
-            assert event.index == next_index, f"block {event.index} opened, expected {next_index}"
-            next_index += 1
-            if event.kind != "tool_call" or open_blocks:
-                assert all(kind == "tool_call" for kind in open_blocks.values()), "text-like block left open"
-            if event.kind == "tool_call":
-                assert event.call_id and event.name is not None
-            open_blocks[event.index] = event.kind
-        elif isinstance(event, BlockDelta):
-            assert event.index in open_blocks, f"delta for closed block {event.index}"
-            assert event.text
-        elif isinstance(event, BlockStop):
-            assert open_blocks.pop(event.index, None) is not None, f"stop for closed block {event.index}"
-    if isinstance(terminal, Finish):
-        assert not open_blocks, f"blocks still open at Finish: {open_blocks}"
-
-
 def decode_bytes(raw: bytes, request: Request | None = None) -> list[StreamEvent]:
-    decoder = ChatStreamDecoder(make_context(request or _request()))
-    sse = SSEDecoder()
-    events: list[StreamEvent] = []
-    for event in sse.decode(raw) + sse.flush():
-        events += decoder.decode(event)
-    return events + decoder.flush()
+    return decode_stream(ChatStreamDecoder(make_context(request or _request())), raw)
 
 
 def decode_chunks(*chunks: dict[str, Any] | str) -> list[StreamEvent]:

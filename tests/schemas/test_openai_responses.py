@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from canonical_contract import check_contract, decode_stream
 from conftest import corpus_files, load_json, make_context
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -42,7 +43,6 @@ from asgi_translate._canonical import (
     UsageUpdate,
 )
 from asgi_translate._errors import ErrorInfo, RequestTranslationError, UnsupportedFeatureError
-from asgi_translate._sse import SSEDecoder
 from asgi_translate.schemas import get_codec
 from asgi_translate.schemas.openai_responses import (
     CODEC,
@@ -510,32 +510,7 @@ def test_error_envelope_is_the_chat_codecs() -> None:
 
 
 def decode(raw: bytes, chunks: list[bytes] | None = None) -> list[StreamEvent]:
-    decoder = ResponsesStreamDecoder(ctx_for())
-    sse = SSEDecoder()
-    frames = [frame for chunk in (chunks or [raw]) for frame in sse.decode(chunk)] + sse.flush()
-    return [out for frame in frames for out in decoder.decode(frame)] + decoder.flush()
-
-
-def assert_canonical(events: list[StreamEvent]) -> None:
-    """The canonical stream contract: start first, blocks opened in index order, deltas only
-    for open blocks, one text-like block open at a time, everything stopped before Finish."""
-    assert isinstance(events[0], (MessageStart, StreamError))
-    open_blocks: dict[int, str] = {}
-    next_index = 0
-    for event in events[1:-1]:
-        assert not isinstance(event, (MessageStart, Finish, StreamError))
-        if isinstance(event, BlockStart):
-            assert event.index == next_index
-            assert not [k for k in open_blocks.values() if k != "tool_call"], "a text-like block is still open"
-            open_blocks[event.index] = event.kind
-            next_index += 1
-        elif isinstance(event, (BlockDelta, BlockStop)):
-            assert event.index in open_blocks
-            if isinstance(event, BlockStop):
-                del open_blocks[event.index]
-    assert isinstance(events[-1], (Finish, StreamError))
-    if isinstance(events[-1], Finish):
-        assert not open_blocks
+    return decode_stream(ResponsesStreamDecoder(ctx_for()), *(chunks or [raw]))
 
 
 def texts(events: list[StreamEvent]) -> dict[int, str]:
@@ -551,7 +526,7 @@ SSE_FILES = corpus_files("responses", ".sse")
 
 @pytest.mark.parametrize("path", SSE_FILES, ids=lambda p: p.name)
 def test_every_recorded_stream_decodes(path: Path) -> None:
-    assert_canonical(decode(path.read_bytes()))
+    check_contract(decode(path.read_bytes()))
 
 
 def corpus_sse(name: str) -> bytes:
