@@ -66,8 +66,9 @@ class MessagesStreamDecoder:
         #: Upstream index -> canonical index (``_SKIPPED`` for server-tool blocks), open blocks only.
         self._indexes: dict[int, int] = {}
         self._signatures: dict[int, str] = {}
-        #: Tool calls that have had no argument text yet (see :meth:`_stop_block`).
-        self._no_input: set[int] = set()
+        #: Tool calls that have had no argument text yet (see :meth:`_stop_block`). A dict used as
+        #: a set: an empty one costs 64 bytes per stream, an empty set 216.
+        self._no_input: dict[int, None] = {}
         self._next = 0
         self._started = False
         self._done = False
@@ -129,7 +130,7 @@ class MessagesStreamDecoder:
             out: list[StreamEvent] = [BlockStart(index, kind, call_id=block.get("id"), name=block.get("name"))]
             initial = _json.dumps(block["input"]) if block.get("input") else ""
             if not initial:
-                self._no_input.add(index)
+                self._no_input[index] = None
         else:
             out = [BlockStart(index, kind)]
             initial = block.get("text") or block.get("thinking") or ""
@@ -152,7 +153,7 @@ class MessagesStreamDecoder:
             if not text:
                 return []
             if kind == "input_json_delta":
-                self._no_input.discard(index)
+                self._no_input.pop(index, None)
             return [BlockDelta(index, text)]
         if kind == "signature_delta":
             self._signatures[index] = self._signatures.get(index, "") + (delta.get("signature") or "")
@@ -170,7 +171,7 @@ class MessagesStreamDecoder:
         without parameters: input {} and at most an empty partial_json) gets the argument text
         ``{}``, as in a non-streamed response; an empty string is not JSON to a chat client."""
         if index in self._no_input:
-            self._no_input.discard(index)
+            del self._no_input[index]
             return [BlockDelta(index, "{}"), BlockStop(index, None)]
         return [BlockStop(index, self._signatures.pop(index, None))]
 
