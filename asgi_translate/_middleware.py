@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -208,13 +209,13 @@ class _Responder:
             logger.exception("asgi_translate: failed to translate a request")
             await self._send_error(ErrorInfo(500, "api_error", "asgi_translate could not translate the request"))
             return
-        delivered = False
+        length = len(body)
+        pending = [body]  # delivered once, then dropped: a stream may last minutes, the body is done
+        del body
 
         async def receive_translated() -> Message:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
+            if pending:
+                return {"type": "http.request", "body": pending.pop(), "more_body": False}
             # Later calls reach the real receive, so http.disconnect gets to the inner app.
             message = await receive()
             if message["type"] == "http.disconnect" and not self.finished:
@@ -223,7 +224,7 @@ class _Responder:
 
         try:
             await self.config.upstream_app(
-                self._upstream_scope(scope, len(body)), receive_translated, self.send_translated
+                self._upstream_scope(scope, length), receive_translated, self.send_translated
             )
         except Exception:
             logger.exception("asgi_translate: upstream app raised")
@@ -260,10 +261,24 @@ class _Responder:
         _losses.note_upstream_losses(request, self.route.client, self.route.upstream, payload)
         if self.config.strict:
             _losses.check_strict(request.losses)
+        self._release_conversation(client_body)
         try:
             return _json.dumpb(payload)
         except (TypeError, ValueError, RecursionError):  # orjson stops at 255 levels, below its parser's 1024
             raise RequestTranslationError("Request JSON is nested too deeply to forward") from None
+
+    def _release_conversation(self, client_body: dict[str, Any]) -> None:
+        """Once rendered, the conversation (often most of the request) is not read again: a stream
+        that lasts minutes should not hold it. Only a Responses client's settings are (its response
+        objects echo them), and the canonical request's other fields; an ``on_exchange`` hook is
+        shown the whole request, so with one the request is kept as it is."""
+        context = self.context
+        if self.route.client == "responses":
+            context.client_body = {k: v for k, v in client_body.items() if k != "input"}
+        else:
+            context.client_body = {}
+        if self.config.on_exchange is None:
+            context.request = replace(context.request, messages=[], system=[], tools=[])
 
     async def _read_body(self, receive: Receive) -> bytes:
         limit = self.config.max_body_size
@@ -326,6 +341,7 @@ class _Responder:
             self.encoder = self.client.encoder(self.context)
             self.translator = StreamTranslator(self.upstream.decoder(self.context), self.encoder)
             await self._send_start(self.status, b"text/event-stream", None)
+            self.headers = []  # sent; a stream never starts a response again
         else:
             self.mode = "json"
 

@@ -82,7 +82,9 @@ async def prepare(
         chain = await _load_chain(previous, store)
         items = chain + _resolve_references(items, chain)
     expanded = {**body, "input": items}
-    return expanded, PendingResponse(store, items, body.get("store", True) is not False)
+    enabled = body.get("store", True) is not False
+    # Without store, nothing is saved: the conversation is not held for the length of the answer.
+    return expanded, PendingResponse(store, items if enabled else [], enabled)
 
 
 async def _load_chain(response_id: str, store: ResponseStore) -> list[dict[str, Any]]:
