@@ -86,25 +86,22 @@ def http_scope(path: str) -> Scope:
 
 class Sink:
     """The client's side of one exchange: counts what the app sends (keeping nothing, so memory
-    and time are the translator's, not the harness's). ``first`` keeps the first body bytes."""
+    and time are the translator's, not the harness's: a kept first body would count against the
+    memory rows, more for a client whose first frames are larger)."""
 
-    __slots__ = ("status", "bytes", "messages", "first", "done")
+    __slots__ = ("status", "bytes", "messages", "done")
 
     def __init__(self) -> None:
         self.status = 0
         self.bytes = 0
         self.messages = 0
-        self.first = b""
         self.done = False
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.status = message["status"]
             return
-        body = message.get("body", b"")
-        if body and not self.first:
-            self.first = body
-        self.bytes += len(body)
+        self.bytes += len(message.get("body", b""))
         self.messages += 1
         self.done = not message.get("more_body", False)
 
