@@ -29,7 +29,7 @@ class SSEDecoder:
     the unfinished tail of the last line is carried to the next chunk.
     """
 
-    __slots__ = ("_utf8", "_tail", "_skip_lf", "_data", "_event", "_last_id", "_retry", "_at_start")
+    __slots__ = ("_utf8", "_tail", "_skip_lf", "_data", "_event", "_last_id", "_retry", "_at_start", "_boundary")
 
     def __init__(self) -> None:
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -44,9 +44,44 @@ class SSEDecoder:
         self._retry: int | None = None
         # NOTE: per the spec, one U+FEFF (byte order mark) at the very start of the stream is skipped.
         self._at_start = True
+        #: True when the bytes so far ended exactly at an event boundary: nothing carried over
+        #: (no partial line, UTF-8 character, data lines or event type), past the start of stream.
+        self._boundary = False
 
     def decode(self, chunk: bytes) -> list[ServerSentEvent]:
-        return self._consume(self._complete_lines(self._utf8.decode(chunk)))
+        if self._boundary and chunk[-2:] == b"\n\n" and b"\r" not in chunk:
+            # Whole events, as servers send them nearly always: no line state to carry.
+            return self._whole_events(chunk.decode("utf-8", "replace"))
+        events = self._consume(self._complete_lines(self._utf8.decode(chunk)))
+        self._boundary = (
+            not self._tail
+            and not self._data
+            and not self._event
+            and not self._skip_lf
+            and not self._at_start
+            and not self._utf8.getstate()[0]
+        )
+        return events
+
+    def _whole_events(self, text: str) -> list[ServerSentEvent]:
+        """``text`` ends with a blank line and holds no ``\\r``. The usual shapes of one event
+        (``data: ...`` and ``event: ...`` + ``data: ...``) are read directly; any other goes
+        through the line rules. Each event starts from a clean state, so either way gives the
+        same events as :meth:`_consume` over all the lines."""
+        events: list[ServerSentEvent] = []
+        for block in text[:-2].split("\n\n"):
+            if block[:6] == "data: " and "\n" not in block:
+                events.append(ServerSentEvent(block[6:], "", self._last_id, self._retry))
+                continue
+            if block[:7] == "event: ":
+                head, _, data = block.partition("\n")
+                if data[:6] == "data: " and "\n" not in data:
+                    events.append(ServerSentEvent(data[6:], head[7:], self._last_id, self._retry))
+                    continue
+            lines = block.split("\n")
+            lines.append("")
+            events += self._consume(lines)
+        return events
 
     def flush(self) -> list[ServerSentEvent]:
         """End of input: an unfinished last line counts, and so does a last event that lacks its

@@ -6,6 +6,8 @@ https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-inte
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from asgi_translate._sse import ServerSentEvent, SSEDecoder, format_event
 
@@ -171,3 +173,58 @@ def test_format_event(data: str, event: str | None, expected: bytes) -> None:
 def test_format_then_decode_round_trips(data: str) -> None:
     normalized = data.replace("\r\n", "\n").replace("\r", "\n")
     assert decode_whole(format_event(data, "e")) == [E(normalized, "e")]
+
+
+# Whole events as servers send them, and pieces that stress the rules: line ends of every kind,
+# fields without a space, comments, ids, partial and invalid UTF-8, a byte order mark.
+FRAMES = [
+    b'data: {"a":1}\n\n',
+    b"event: delta\ndata: z \xc3\xa9\n\n",
+    b"data: x\n\ndata: y\n\n",
+    b"event: e:f\ndata: \n\n",
+    b"event: only\n\n",
+    b"id: 7\ndata: with id\n\n",
+    b"data: two\ndata: lines\n\n",
+    b"data:nospace\n\n",
+    b": ping\n\n",
+    b"\n\n",
+    b"event: m\ndata: one\ndata: two\n\n",
+    b"event: held\n",  # state carried into the next chunk
+    b"data: held\n",
+    b"data: a\r\r",
+]
+PIECES = [b"data: ", b"event: ", b"retry: 9", b"x", b" ", b":", b"\n", b"\r", b"\r\n"]
+PIECES += [b"\xc3", b"\xa9", b"\xff", b"\xef\xbb\xbf"]  # partial, invalid, byte order mark
+FRAGMENTS = st.one_of(st.sampled_from(FRAMES), st.lists(st.sampled_from(PIECES), max_size=4).map(b"".join))
+
+
+@given(
+    parts=st.lists(st.tuples(FRAGMENTS, st.booleans()), max_size=25),
+    cuts=st.lists(st.integers(min_value=0, max_value=300), max_size=4),
+)
+@settings(max_examples=500, deadline=None)
+def test_any_chunking_gives_the_events_of_one_byte_at_a_time(parts: list[tuple[bytes, bool]], cuts: list[int]) -> None:
+    """Chunks that end on an event boundary take a fast path; one-byte chunks never do (they
+    always go through the line rules), so they are the reference. Chunks end after a fragment
+    when its flag says so, and at a few arbitrary offsets."""
+    raw = b"".join(fragment for fragment, _ in parts)
+    ends = [sum(len(f) for f, _ in parts[: i + 1]) for i, (_, cut) in enumerate(parts) if cut]
+    points = sorted({min(point, len(raw)) for point in [*ends, *cuts]})
+    chunks = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
+    assert decode_chunks(chunks) == decode_chunks([raw[i : i + 1] for i in range(len(raw))])
+
+
+@pytest.mark.parametrize(
+    ("chunks", "expected"),
+    [
+        ([b"data: held\n", b"data: x\n\n"], [E("held\nx")]),
+        ([b"event: held\n", b"data: x\n\n"], [E("x", "held")]),
+        ([b"", b"\xef\xbb\xbfdata: x\n\n"], [E("x")]),
+        ([b"data: a\n\n", b"data: \xc3", b"\xa9\n\ndata: b\n\n"], [E("a"), E("é"), E("b")]),
+        ([b"data: a\n\n", b"event: m\ndata: one\ndata: two\n\n"], [E("a"), E("one\ntwo", "m")]),
+        ([b"data: a\n\n", b"id: 3\ndata: b\n\ndata: c\n\n"], [E("a"), E("b", id="3"), E("c", id="3")]),
+    ],
+    ids=["held-data", "held-event", "bom-after-empty-chunk", "split-utf8", "event-two-data-lines", "id-persists"],
+)
+def test_whole_event_chunks_after_carried_state(chunks: list[bytes], expected: list[ServerSentEvent]) -> None:
+    assert decode_chunks(chunks) == expected
