@@ -322,10 +322,13 @@ class _Responder:
     async def send_translated(self, message: Message) -> None:
         if self.finished:
             return
-        if message["type"] == "http.response.start":
+        if message["type"] == "http.response.body":
+            if self.translator is not None:  # once per upstream frame: the stream's hot path
+                await self._stream_body(message.get("body", b""), message.get("more_body", False))
+            else:
+                await self._body(message.get("body", b""), message.get("more_body", False))
+        elif message["type"] == "http.response.start":
             await self._start(message)
-        elif message["type"] == "http.response.body":
-            await self._body(message.get("body", b""), message.get("more_body", False))
 
     async def _start(self, message: Message) -> None:
         self.status = message["status"]
@@ -345,19 +348,27 @@ class _Responder:
         else:
             self.mode = "json"
 
-    async def _body(self, chunk: bytes, more_body: bool) -> None:
-        if self.mode == "stream":
-            assert self.translator is not None
-            out = self.translator.feed(chunk) if chunk else b""
-            if not more_body:
-                out += self.translator.finish()
-            if self.state is not None and self.translator.done:  # stored before the client can chain
-                await self.state.remember(getattr(self.encoder, "final_response", None))
-            if not more_body:
-                await self._send_body(out, more_body=False)
-            elif out:
-                await self._send_body(out, more_body=True)
+    async def _stream_body(self, chunk: bytes, more_body: bool) -> None:
+        translator = self.translator
+        assert translator is not None
+        out = translator.feed(chunk) if chunk else b""
+        if more_body and not translator.done:  # nearly every frame: what _send_body does, inline
+            if out:
+                log = self.log
+                log.bytes_out += len(out)
+                log.frames_out += out.count(b"\n\n")
+                await self.send({"type": "http.response.body", "body": out, "more_body": True})
             return
+        if not more_body:
+            out += translator.finish()
+        if self.state is not None and translator.done:  # stored before the client can chain
+            await self.state.remember(getattr(self.encoder, "final_response", None))
+        if not more_body:
+            await self._send_body(out, more_body=False)
+        elif out:
+            await self._send_body(out, more_body=True)
+
+    async def _body(self, chunk: bytes, more_body: bool) -> None:
         self.buffer += chunk
         if len(self.buffer) > MAX_RESPONSE_SIZE:
             await self._abort("the upstream response is too large to translate")
