@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 logger = logging.getLogger("asgi_translate")
@@ -39,7 +39,16 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
             if _SANE_ID.fullmatch(text):
                 return text
             break
-    return uuid.uuid4().hex
+    return _uuid4_hex()
+
+
+def _uuid4_hex() -> str:
+    """``uuid.uuid4().hex`` without building a UUID object (a third of the cost, before every
+    exchange's first byte): 16 random bytes with the version 4 and RFC 4122 variant bits set."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    return raw.hex()
 
 
 def _format(value: Any) -> str:
@@ -117,7 +126,6 @@ class ExchangeLog:
         if self._emitted:
             return
         self._emitted = True
-        fields = self.fields()
         # A client's bad request is routine; our or the upstream's failure (a 5xx, no answer at
         # all, a stream that ended in its failure form) is worth a look.
         failed = self.status >= 500 or self.status == 0 or (self.error and self.status < 400)
@@ -125,5 +133,6 @@ class ExchangeLog:
             failed = False
         level = logging.WARNING if failed else logging.INFO
         if logger.isEnabledFor(level):
+            fields = self.fields()
             line = " ".join(f"{key}={_format(value)}" for key, value in fields.items())
             logger.log(level, "asgi_translate %s", line, extra={"asgi_translate": fields})

@@ -277,8 +277,13 @@ class _Responder:
             context.client_body = {k: v for k, v in client_body.items() if k != "input"}
         else:
             context.client_body = {}
-        if self.config.on_exchange is None:
-            context.request = replace(context.request, messages=[], system=[], tools=[])
+        request = context.request
+        if self.config.on_exchange is not None:
+            return
+        if self.config.on_request is None:  # nobody else has seen this object: empty it in place
+            request.messages, request.system, request.tools = [], [], []
+        else:  # an on_request hook may have kept a reference: leave its object whole
+            context.request = replace(request, messages=[], system=[], tools=[])
 
     async def _read_body(self, receive: Receive) -> bytes:
         limit = self.config.max_body_size

@@ -7,6 +7,7 @@ import ast
 import json
 import logging
 import re
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -252,3 +253,11 @@ async def test_a_client_that_leaves_mid_stream_is_logged_as_such_not_as_a_failur
     [record] = lines(caplog)
     assert record.asgi_translate["error"] == "client_disconnected"  # type: ignore[attr-defined]
     assert record.levelname == "INFO"
+
+
+def test_a_new_request_id_is_a_version_4_uuid() -> None:
+    ids = {request_id_from([]) for _ in range(200)}
+    assert len(ids) == 200
+    for value in ids:
+        parsed = uuid.UUID(hex=value)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and parsed.hex == value

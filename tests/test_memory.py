@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 from test_middleware import END, HELLO, ROLE, post
 
 from asgi_translate import TranslateMiddleware
+from asgi_translate._canonical import Request
 from asgi_translate._hooks import Exchange
 
 pytestmark = pytest.mark.anyio
@@ -80,3 +81,17 @@ async def test_an_on_exchange_hook_still_sees_the_whole_request() -> None:
     [exchange] = seen
     assert exchange.request is not None
     assert [len(m.content[0].text) for m in exchange.request.messages] == [len(HISTORY), 2, 8]  # type: ignore[union-attr]
+
+
+async def test_a_request_an_on_request_hook_kept_is_left_whole() -> None:
+    kept: list[Request] = []
+
+    def hook(request: Request) -> None:
+        kept.append(request)
+
+    app = TranslateMiddleware(measuring_upstream([]), upstream="chat", on_request=hook)
+    with anyio.fail_after(10):
+        client = await post(app, "/v1/messages", bodies()["/v1/messages"])
+    assert b"Hello" in client.body
+    [request] = kept
+    assert [len(m.content[0].text) for m in request.messages] == [len(HISTORY), 2, 8]  # type: ignore[union-attr]

@@ -7,6 +7,7 @@ The middleware looks codecs up by schema name and never imports a schema module 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -59,6 +60,11 @@ class Codec:
 
 def get_codec(name: SchemaName) -> Codec:
     """The codec for a schema name (modules are imported on first use)."""
+    return _load(name)
+
+
+@functools.cache  # looked up twice per exchange: a function-level import costs microseconds each time
+def _load(name: str) -> Codec:
     if name == "chat":
         from .openai_chat import CODEC as chat
 
