@@ -139,8 +139,17 @@ class ResponsesStreamEncoder:
             return b""
         self._id = upstream_id if upstream_id.startswith("resp_") else self._ctx.new_id("resp_")
         self._created = self._ctx.now()
-        out = self._emit({"type": "response.created", "response": self._snapshot("in_progress")})
-        return out + self._emit({"type": "response.in_progress", "response": self._snapshot("in_progress")})
+        # Both events carry the same snapshot: built and dumped once, before the first byte.
+        response = dumpb(self._snapshot("in_progress"))
+        out = b""
+        for event_type in (b"response.created", b"response.in_progress"):
+            out += b'event: %b\ndata: {"type":"%b","response":%b,"sequence_number":%d}\n\n' % (
+                event_type,
+                event_type,
+                response,
+                self._next_sequence_number(),
+            )
+        return out
 
     def _ensure_started(self) -> bytes:
         return b"" if self._id else self._start("")
