@@ -30,7 +30,8 @@ class Context:
     #: The client's request in canonical form (after model mapping, ``request.model`` is the
     #: upstream's name; ``client_model`` is what the client asked for and sees in responses).
     #: Once the upstream request is rendered, the middleware empties its ``messages``, ``system``
-    #: and ``tools`` (a stream may last minutes); decoders and encoders read the other fields.
+    #: and ``tools`` unless an ``on_exchange`` hook will be shown them (a stream may last
+    #: minutes); decoders and encoders read only the other fields.
     request: Request
     client_model: str
     #: The client's request JSON as received: Responses echoes several of its fields. Once the
