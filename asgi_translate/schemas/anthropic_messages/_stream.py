@@ -22,6 +22,7 @@ from ..._canonical import (
     StreamEvent,
     Usage,
     UsageUpdate,
+    merge_usage,
 )
 from ..._context import Context
 from ..._errors import ANTHROPIC_TYPES, STATUS_BY_TYPE, StreamTranslationError
@@ -281,7 +282,7 @@ class MessagesStreamEncoder:
         if isinstance(event, BlockStop):
             return self._block_stop(event)
         if isinstance(event, UsageUpdate):
-            self._usage = _merge(self._usage, event.usage)
+            self._usage = merge_usage(self._usage, event.usage)
             return b""
         if isinstance(event, MessageStart):
             return b"" if self._started else self._message_start(event)
@@ -294,7 +295,7 @@ class MessagesStreamEncoder:
         self._started = True
         usage = event.usage if event is not None else None
         if usage is not None:
-            self._usage = _merge(self._usage, usage)
+            self._usage = merge_usage(self._usage, usage)
         message: dict[str, Any] = {
             "id": (event.id if event is not None else "") or self._ctx.new_id("msg_"),
             "type": "message",
@@ -425,16 +426,3 @@ class MessagesStreamEncoder:
         self._held.clear()
         kind = event.type if event.type in ANTHROPIC_TYPES else "api_error"
         return out + _frame("error", {"type": "error", "error": {"type": kind, "message": event.message}})
-
-
-def _merge(old: Usage | None, new: Usage) -> Usage:
-    """Later usage replaces earlier usage field by field where it is non-zero."""
-    if old is None:
-        return new
-    return Usage(
-        new.input_tokens or old.input_tokens,
-        new.output_tokens or old.output_tokens,
-        new.cache_read_tokens or old.cache_read_tokens,
-        new.cache_write_tokens or old.cache_write_tokens,
-        new.reasoning_tokens or old.reasoning_tokens,
-    )
