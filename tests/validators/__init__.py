@@ -8,7 +8,7 @@ the content, so a test can compare what a client saw with what the upstream said
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from asgi_translate._sse import ServerSentEvent, SSEDecoder
 
@@ -60,3 +60,16 @@ def where(number: int, event: ServerSentEvent) -> str:
     """A frame's position and a short excerpt, for assertion messages."""
     name = f"event {event.event!r} " if event.event else ""
     return f"frame #{number} ({name}data {event.data[:100]!r})"
+
+
+class FrameChecker:
+    """Base of the per-stream validator states: assertion messages name the frame being read."""
+
+    at = ""
+
+    def fail(self, message: str) -> NoReturn:
+        raise AssertionError(f"{self.at}: {message}")
+
+    def check(self, condition: bool, message: str) -> None:
+        if not condition:
+            self.fail(message)

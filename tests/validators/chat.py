@@ -11,16 +11,16 @@ onto itself. One choice (n=1); exactly one ``finish_reason``; then an optional u
 from __future__ import annotations
 
 import json
-from typing import Any, NoReturn
+from typing import Any
 
 from asgi_translate._sse import ServerSentEvent
 
-from . import StreamSummary, ToolCall, parse_frames, where
+from . import FrameChecker, StreamSummary, ToolCall, parse_frames, where
 
 FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
 
 
-class _ChatState:
+class _ChatState(FrameChecker):
     """Walks the frames once; every rule is checked at the frame that could break it."""
 
     def __init__(self) -> None:
@@ -33,13 +33,6 @@ class _ChatState:
         self.failed = False
         self.done = False
         self.at = ""
-
-    def fail(self, message: str) -> NoReturn:
-        raise AssertionError(f"{self.at}: {message}")
-
-    def check(self, condition: bool, message: str) -> None:
-        if not condition:
-            self.fail(message)
 
     def frame(self, number: int, event: ServerSentEvent) -> None:
         self.at = where(number, event)

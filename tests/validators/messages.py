@@ -9,11 +9,11 @@ An ``error`` event may end the stream instead, at any point. ``ping`` may appear
 from __future__ import annotations
 
 import json
-from typing import Any, NoReturn
+from typing import Any
 
 from asgi_translate._sse import ServerSentEvent
 
-from . import StreamSummary, ToolCall, parse_frames, where
+from . import FrameChecker, StreamSummary, ToolCall, parse_frames, where
 
 STOP_REASONS = frozenset({"end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"})
 
@@ -39,7 +39,7 @@ class _Block:
         self.signature = ""
 
 
-class _MessagesState:
+class _MessagesState(FrameChecker):
     """Walks the frames once; every rule is checked at the frame that could break it."""
 
     def __init__(self) -> None:
@@ -52,13 +52,6 @@ class _MessagesState:
         self.open: _Block | None = None
         self.output_tokens = -1
         self.at = ""
-
-    def fail(self, message: str) -> NoReturn:
-        raise AssertionError(f"{self.at}: {message}")
-
-    def check(self, condition: bool, message: str) -> None:
-        if not condition:
-            self.fail(message)
 
     def frame(self, number: int, event: ServerSentEvent) -> None:
         self.at = where(number, event)
