@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import _hooks, _json, _losses, _model_list, _model_rename, _responses_state, _token_count
+from ._body import read_body
 from ._canonical import StreamError
 from ._context import Clock, Context, IdFactory, random_id
 from ._errors import ErrorInfo, RequestTranslationError, TranslateError, type_for_status
@@ -237,7 +238,7 @@ class _Responder:
 
     async def _translate_request(self, scope: Scope, receive: Receive) -> bytes:
         _check_content_type(scope["headers"])
-        raw = await self._read_body(receive)
+        raw = await read_body(receive, self.config.max_body_size)
         try:
             client_body = _json.loads_object(raw)
         except ValueError as exc:
@@ -284,24 +285,6 @@ class _Responder:
             request.messages, request.system, request.tools = [], [], []
         else:  # an on_request hook may have kept a reference: leave its object whole
             context.request = replace(request, messages=[], system=[], tools=[])
-
-    async def _read_body(self, receive: Receive) -> bytes:
-        limit = self.config.max_body_size
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise RequestTranslationError("Client disconnected before sending the whole request body")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise RequestTranslationError(
-                    f"Request body is larger than {limit} bytes; raise max_body_size to accept it", status=413
-                )
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
 
     def _upstream_scope(self, scope: Scope, length: int) -> Scope:
         path = _upstream_root(scope, self.config) + self.route.target_path

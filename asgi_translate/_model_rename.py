@@ -18,7 +18,8 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import _json
-from ._errors import ErrorInfo
+from ._body import ClientDisconnected, read_body
+from ._errors import ErrorInfo, RequestTranslationError
 from ._models import ModelMap
 from ._routes import DEFAULT_PATHS, Route, SchemaName
 from ._sse import SSEDecoder, format_event
@@ -59,11 +60,12 @@ class ModelRename:
         self.buffer = b""
 
     async def __call__(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await _read_body(receive, self.max_body_size)
-        if body is None:  # the client left before its body was whole: nobody to answer
+        try:
+            body = await read_body(receive, self.max_body_size)
+        except ClientDisconnected:  # the client left before its body was whole: nobody to answer
             return
-        if isinstance(body, ErrorInfo):
-            await self._refuse(body, send)
+        except RequestTranslationError as exc:
+            await self._refuse(exc.to_info(), send)
             return
         renamed = self._rename_request(scope, body)
         delivered = False
@@ -213,21 +215,3 @@ def _name_back(holder: dict[str, Any], client_model: str) -> bool:
         return False
     holder["model"] = client_model
     return True
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | ErrorInfo | None:
-    """The whole request body; ``None`` when the client disconnected, an error when it is too large."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            text = f"Request body is larger than {limit} bytes; raise max_body_size to accept it"
-            return ErrorInfo(413, "request_too_large", text)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)

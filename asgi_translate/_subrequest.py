@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import anyio
-from starlette.types import ASGIApp, Message, Receive, Scope
+from starlette.types import ASGIApp, Message, Scope
 
 from . import _json
 
@@ -89,20 +89,3 @@ def loads(answer: Answer) -> dict[str, object] | None:
         return _json.loads_object(answer.body)
     except ValueError:
         return None
-
-
-async def drain(receive: Receive, limit: int) -> bytes:
-    """The client's whole request body (``ValueError`` past ``limit`` bytes or on a disconnect)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ValueError("Client disconnected before sending the whole request body")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise ValueError(f"Request body is larger than {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)

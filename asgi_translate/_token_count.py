@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import Receive, Scope, Send
 
 from . import _hooks, _json, _responses_state
+from ._body import read_body
 from ._canonical import FilePart, ImagePart, Part, ReasoningPart, RefusalPart, Request, TextPart, ToolCallPart
 from ._context import Context
 from ._errors import ErrorInfo, RequestTranslationError, TranslateError
 from ._routes import Route, SchemaName
-from ._subrequest import Answer, call, drain, loads, upstream_path
+from ._subrequest import Answer, call, loads, upstream_path
 from .schemas import get_codec
 
 if TYPE_CHECKING:
@@ -113,8 +114,9 @@ async def answer(config: TranslateMiddleware, route: Route, scope: Scope, receiv
 
 
 async def _parse(config: TranslateMiddleware, route: Route, scope: Scope, receive: Receive) -> tuple[Request, Context]:
+    raw = await read_body(receive, config.max_body_size)
     try:
-        body = _json.loads_object(await drain(receive, config.max_body_size))
+        body = _json.loads_object(raw)
     except ValueError as exc:
         raise RequestTranslationError(f"Request body is not a valid JSON object: {exc}") from None
     if route.client == "messages":

@@ -271,3 +271,16 @@ def test_the_estimate_counts_text_tools_and_attachments() -> None:
     )
     # 8 + 8 + 8 + 8 + (4 + 4 + 2) characters = 42 -> 11 tokens; one image; three messages
     assert estimate_tokens(request) == 11 + 1600 + 12
+
+
+async def test_an_oversized_count_request_is_a_413_like_any_other_request() -> None:
+    app = TranslateMiddleware(FakeModel(), upstream="chat", max_body_size=200)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        body = {"model": "m", "messages": [{"role": "user", "content": "x" * 500}]}
+        response = await client.post("/v1/messages/count_tokens", json=body)
+    assert response.status_code == 413
+    assert response.json()["error"] == {
+        "type": "request_too_large",
+        "message": "Request body is larger than 200 bytes; raise max_body_size to accept it",
+    }
