@@ -1,7 +1,8 @@
 """What the two OpenAI codecs (Chat Completions and Responses) share on the wire.
 
 Both APIs answer failures with the same envelope, ``{"error": {"message", "type", "param",
-"code"}}``, and both carry inline files as base64 data URLs. Keeping one copy here means an
+"code"}}``, both carry inline files as base64 data URLs, and both name a bad request field the
+same way (``'messages[0].content' must be a string``). Keeping one copy here means an
 upstream quirk learnt by one codec (vLLM's flat error, OpenRouter's hidden provider message,
 FastAPI's ``detail``) is understood by the other as well.
 """
@@ -11,7 +12,26 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _json
-from .._errors import OPENAI_TYPE_BY_TYPE, ErrorInfo, openai_status, type_from_openai
+from .._errors import OPENAI_TYPE_BY_TYPE, ErrorInfo, RequestTranslationError, openai_status, type_from_openai
+
+# -- request fields ---------------------------------------------------------------------------
+
+
+def field_error(message: str, param: str) -> RequestTranslationError:
+    return RequestTranslationError(message, param=param)
+
+
+def expect_string(value: Any, param: str) -> str:
+    if not isinstance(value, str):
+        raise field_error(f"'{param}' must be a string", param)
+    return value
+
+
+def expect_object(value: Any, param: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise field_error(f"'{param}' must be an object", param)
+    return value
+
 
 # -- errors -----------------------------------------------------------------------------------
 

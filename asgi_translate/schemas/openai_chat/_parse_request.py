@@ -25,8 +25,11 @@ from ..._canonical import (
     ToolChoice,
     ToolResultPart,
 )
-from ..._errors import RequestTranslationError, UnsupportedFeatureError
+from ..._errors import UnsupportedFeatureError
 from ..._reasoning import budget_for_effort, effort_for_budget
+from .._openai_common import expect_object as _object
+from .._openai_common import expect_string as _string
+from .._openai_common import field_error as _fail
 from .._openai_common import split_data_url
 from ._mapping import reasoning_parts
 
@@ -53,16 +56,6 @@ _REJECTED = {
 }
 
 
-def _fail(message: str, param: str) -> RequestTranslationError:
-    return RequestTranslationError(message, param=param)
-
-
-def _string(value: Any, param: str) -> str:
-    if not isinstance(value, str):
-        raise _fail(f"'{param}' must be a string", param)
-    return value
-
-
 def _number(value: Any, param: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _fail(f"'{param}' must be a number", param)
@@ -78,12 +71,6 @@ def _integer(value: Any, param: str) -> int:
 def _boolean(value: Any, param: str) -> bool:
     if not isinstance(value, bool):
         raise _fail(f"'{param}' must be a boolean", param)
-    return value
-
-
-def _object(value: Any, param: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _fail(f"'{param}' must be an object", param)
     return value
 
 

@@ -28,7 +28,10 @@ from ..._canonical import (
     ToolChoice,
     ToolResultPart,
 )
-from ..._errors import RequestTranslationError, UnsupportedFeatureError
+from ..._errors import UnsupportedFeatureError
+from .._openai_common import expect_object as _obj
+from .._openai_common import expect_string as _str
+from .._openai_common import field_error as _fail
 from .._openai_common import split_data_url
 from ._common import CUSTOM_TOOL_PARAMETERS, REDACTED_PREFIX
 
@@ -53,22 +56,6 @@ _HOSTED_ITEMS = frozenset(
 )  # fmt: skip
 
 ENCRYPTED_INCLUDE = "reasoning.encrypted_content"
-
-
-def _fail(message: str, param: str) -> RequestTranslationError:
-    return RequestTranslationError(message, param=param)
-
-
-def _obj(value: Any, param: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _fail(f"'{param}' must be an object", param)
-    return value
-
-
-def _str(value: Any, param: str) -> str:
-    if not isinstance(value, str):
-        raise _fail(f"'{param}' must be a string", param)
-    return value
 
 
 def _opt_number(body: dict[str, Any], key: str) -> float | None:
