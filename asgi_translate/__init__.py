@@ -1,18 +1,18 @@
 """asgi_translate: serve OpenAI Chat Completions, OpenAI Responses and Anthropic Messages from any
 LLM server that speaks one of them, as ASGI middleware or as a standalone proxy."""
 
-from ._errors import (
+from ._hub.errors import (
     RequestTranslationError,
     StreamTranslationError,
     TranslateError,
     UnsupportedFeatureError,
     UpstreamError,
 )
+from ._hub.routes import Route, SchemaName
 from ._middleware import TranslateMiddleware
-from ._models import ModelMap
-from ._redis_store import RedisStore
-from ._routes import Route, SchemaName
-from ._store import MemoryStore, ResponseStore, StoredResponse, StoreUnavailableError
+from ._model_map import ModelMap
+from ._state.memory import MemoryStore, ResponseStore, StoredResponse, StoreUnavailableError
+from ._state.redis import RedisStore
 from ._upstream import HTTPXUpstream
 
 __version__ = "0.1.0"

@@ -15,17 +15,23 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import _hooks, _json, _losses, _model_list, _model_rename, _responses_state, _token_count
-from ._body import read_body
-from ._canonical import StreamError
-from ._context import Clock, Context, IdFactory, random_id
-from ._errors import ErrorInfo, RequestTranslationError, TranslateError, type_for_status
-from ._logging import CLIENT_DISCONNECTED, ExchangeLog, request_id_from
-from ._models import ModelMap
-from ._pipeline import StreamTranslator, logger
-from ._redis_store import open_store
-from ._routes import Route, SchemaName, check_schema, default_routes
-from ._store import ResponseStore
+from ._endpoints import hooks as _hooks
+from ._endpoints import model_list as _model_list
+from ._endpoints import model_rename as _model_rename
+from ._endpoints import responses_state as _responses_state
+from ._endpoints import token_count as _token_count
+from ._endpoints.body import read_body
+from ._endpoints.exchange_log import CLIENT_DISCONNECTED, ExchangeLog, request_id_from
+from ._hub import json as _json
+from ._hub import losses as _losses
+from ._hub.canonical import StreamError
+from ._hub.context import Clock, Context, IdFactory, random_id
+from ._hub.errors import ErrorInfo, RequestTranslationError, TranslateError, type_for_status
+from ._hub.pipeline import StreamTranslator, logger
+from ._hub.routes import Route, SchemaName, check_schema, default_routes
+from ._model_map import ModelMap
+from ._state.memory import ResponseStore
+from ._state.redis import open_store
 from .schemas import Codec, get_codec
 
 if TYPE_CHECKING:

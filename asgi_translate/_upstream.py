@@ -20,9 +20,9 @@ import anyio
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._errors import ErrorInfo, UpstreamError
-from ._json import dumpb
-from ._routes import Route, SchemaName, check_schema
+from ._hub.errors import ErrorInfo, UpstreamError
+from ._hub.json import dumpb
+from ._hub.routes import Route, SchemaName, check_schema
 
 logger = logging.getLogger("asgi_translate")
 

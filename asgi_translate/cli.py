@@ -16,9 +16,9 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
+from ._hub.routes import SCHEMAS, SchemaName
 from ._middleware import TranslateMiddleware
-from ._models import ModelMap
-from ._routes import SCHEMAS, SchemaName
+from ._model_map import ModelMap
 from ._upstream import HTTPXUpstream
 
 logger = logging.getLogger("asgi_translate")

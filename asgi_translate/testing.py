@@ -29,9 +29,9 @@ from typing import Any
 import anyio
 from starlette.types import Receive, Scope, Send
 
-from . import _json
+from ._hub import json as _json
+from ._hub.routes import SchemaName
 from ._middleware import TranslateMiddleware
-from ._routes import SchemaName
 
 CREATED = 1_700_000_000
 _WORD = re.compile(r"\s*\S+")

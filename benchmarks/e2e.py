@@ -36,7 +36,7 @@ def build_app(translate: bool, n: int) -> Any:
     from starlette.types import Receive, Scope, Send
 
     from asgi_translate import Route, TranslateMiddleware
-    from asgi_translate._routes import DEFAULT_PATHS, SCHEMAS
+    from asgi_translate._hub.routes import DEFAULT_PATHS, SCHEMAS
 
     apps = {up: replay_app(workload.frames(up, n)) for up in PREFIXES}
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from harness import App, Message, Receive, Scope, Send
 
-from asgi_translate._sse import SSEDecoder
+from asgi_translate._hub.sse import SSEDecoder
 
 Transform = Callable[[bytes], bytes]
 TransformFactory = Callable[[], Transform]

@@ -1,6 +1,6 @@
 """asgi_translate measured in process: streams, request translation and memory.
 
-The JSON backend is whatever :mod:`asgi_translate._json` picked at import; ``run.py`` runs this
+The JSON backend is whatever :mod:`asgi_translate._hub.json` picked at import; ``run.py`` runs this
 module once per backend in a subprocess with ``ASGI_TRANSLATE_JSON`` set accordingly.
 """
 
@@ -19,10 +19,10 @@ import workload
 from harness import SSE_HEADERS, App, Message, Receive, Scope, Send, asgi_runner, exchange, replay_app, timed
 
 from asgi_translate import TranslateMiddleware
-from asgi_translate import _json as tjson
-from asgi_translate._context import Context
-from asgi_translate._pipeline import StreamTranslator
-from asgi_translate._routes import DEFAULT_PATHS
+from asgi_translate._hub import json as tjson
+from asgi_translate._hub.context import Context
+from asgi_translate._hub.pipeline import StreamTranslator
+from asgi_translate._hub.routes import DEFAULT_PATHS
 from asgi_translate.schemas import get_codec
 
 

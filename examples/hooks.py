@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 
 from asgi_translate import RequestTranslationError, TranslateMiddleware
-from asgi_translate._canonical import Request
-from asgi_translate._hooks import Exchange
+from asgi_translate._endpoints.hooks import Exchange
+from asgi_translate._hub.canonical import Request
 from asgi_translate.testing import FakeModel
 
 logger = logging.getLogger("example.hooks")

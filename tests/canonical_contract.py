@@ -6,8 +6,16 @@ this one holds all of them, so every decoder is held to the same contract.
 
 from __future__ import annotations
 
-from asgi_translate._canonical import BlockDelta, BlockStart, BlockStop, Finish, MessageStart, StreamError, StreamEvent
-from asgi_translate._sse import SSEDecoder
+from asgi_translate._hub.canonical import (
+    BlockDelta,
+    BlockStart,
+    BlockStop,
+    Finish,
+    MessageStart,
+    StreamError,
+    StreamEvent,
+)
+from asgi_translate._hub.sse import SSEDecoder
 from asgi_translate.schemas import StreamDecoder
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from asgi_translate._canonical import Request
-from asgi_translate._context import Context
+from asgi_translate._hub.canonical import Request
+from asgi_translate._hub.context import Context
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -18,9 +18,9 @@ from test_corpus_replay import http_scope
 from test_errors import BODIES, assert_envelope
 from test_middleware import Client, Recorder, make
 
-from asgi_translate import _json
+from asgi_translate._hub import json as _json
+from asgi_translate._hub.routes import DEFAULT_PATHS, SCHEMAS
 from asgi_translate._middleware import DEFAULT_MAX_BODY_SIZE
-from asgi_translate._routes import DEFAULT_PATHS, SCHEMAS
 
 pytestmark = pytest.mark.anyio
 

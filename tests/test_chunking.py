@@ -20,7 +20,7 @@ from test_corpus_replay import translate_stream
 from validators.chat import validate_chat_stream
 from validators.messages import validate_messages_stream
 
-from asgi_translate._sse import format_event
+from asgi_translate._hub.sse import format_event
 
 RECORDINGS = [
     "chat/openai-parallel-tool-calls-stream.sse",

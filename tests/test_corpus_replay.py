@@ -23,7 +23,7 @@ from validators.chat import validate_chat_json, validate_chat_stream
 from validators.messages import validate_messages_json, validate_messages_stream
 
 from asgi_translate import TranslateMiddleware
-from asgi_translate._sse import SSEDecoder
+from asgi_translate._hub.sse import SSEDecoder
 
 CHAT_PATH = "/v1/chat/completions"
 MESSAGES_PATH = "/v1/messages"

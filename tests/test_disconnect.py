@@ -27,8 +27,8 @@ from starlette.routing import Route
 from test_errors import BODIES
 
 from asgi_translate import TranslateMiddleware
-from asgi_translate._routes import DEFAULT_PATHS
-from asgi_translate._sse import format_event
+from asgi_translate._hub.routes import DEFAULT_PATHS
+from asgi_translate._hub.sse import format_event
 from asgi_translate.testing import FakeModel
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from test_middleware import CHAT_BODY, MESSAGES_BODY, make, post
 
 from asgi_translate import TranslateMiddleware
-from asgi_translate._errors import (
+from asgi_translate._hub.errors import (
     ANTHROPIC_TYPES,
     ErrorInfo,
     RequestTranslationError,
@@ -25,7 +25,7 @@ from asgi_translate._errors import (
     type_for_status,
     type_from_openai,
 )
-from asgi_translate._routes import DEFAULT_PATHS, SCHEMAS
+from asgi_translate._hub.routes import DEFAULT_PATHS, SCHEMAS
 from asgi_translate.schemas import get_codec
 from asgi_translate.testing import FakeModel
 
@@ -220,7 +220,7 @@ async def test_unparseable_upstream_error_bodies_still_get_an_envelope(
     client: str, upstream: str, kind: str, json_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if json_backend == "stdlib":
-        from asgi_translate import _json
+        from asgi_translate._hub import json as _json
 
         monkeypatch.setattr(_json, "loads", json.loads)
     for status in (502, 429):

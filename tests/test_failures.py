@@ -33,8 +33,8 @@ from validators.messages import validate_messages_stream
 from validators.responses import validate_responses_stream
 
 from asgi_translate import TranslateMiddleware
-from asgi_translate._routes import DEFAULT_PATHS, SCHEMAS
-from asgi_translate._sse import format_event
+from asgi_translate._hub.routes import DEFAULT_PATHS, SCHEMAS
+from asgi_translate._hub.sse import format_event
 
 pytestmark = pytest.mark.anyio
 

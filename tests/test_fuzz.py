@@ -25,9 +25,9 @@ from validators.chat import validate_chat_json, validate_chat_stream
 from validators.messages import validate_messages_json, validate_messages_stream
 from validators.responses import validate_responses_stream
 
-from asgi_translate._errors import TranslateError
-from asgi_translate._routes import DEFAULT_PATHS, SCHEMAS
-from asgi_translate._sse import format_event
+from asgi_translate._hub.errors import TranslateError
+from asgi_translate._hub.routes import DEFAULT_PATHS, SCHEMAS
+from asgi_translate._hub.sse import format_event
 from asgi_translate.schemas import get_codec
 
 ROUTES = [pytest.param(c, u, id=f"{c}-over-{u}") for c in SCHEMAS for u in SCHEMAS if c != u]

@@ -11,8 +11,8 @@ import openai
 import pytest
 
 from asgi_translate import RequestTranslationError, TranslateMiddleware
-from asgi_translate._canonical import Request, Usage
-from asgi_translate._hooks import Exchange
+from asgi_translate._endpoints.hooks import Exchange
+from asgi_translate._hub.canonical import Request, Usage
 from asgi_translate.testing import FakeModel
 
 pytestmark = pytest.mark.anyio

@@ -22,7 +22,7 @@ from validators.messages import validate_messages_stream
 from validators.responses import validate_responses_stream
 
 from asgi_translate import TranslateMiddleware
-from asgi_translate._sse import format_event
+from asgi_translate._hub.sse import format_event
 from asgi_translate.testing import FakeModel
 
 pytestmark = pytest.mark.anyio

@@ -21,7 +21,7 @@ from test_failures import chat_partial, script_app
 from test_middleware import Client, Recorder, make
 
 import asgi_translate
-from asgi_translate._logging import ExchangeLog, request_id_from
+from asgi_translate._endpoints.exchange_log import ExchangeLog, request_id_from
 from asgi_translate.testing import FakeModel
 
 pytestmark = pytest.mark.anyio

@@ -12,8 +12,8 @@ import pytest
 from conftest import make_context
 
 from asgi_translate import TranslateMiddleware, UnsupportedFeatureError
-from asgi_translate._losses import KNOWN, Loss, field_of, find, header_value, note_upstream_losses, readme_table
-from asgi_translate._routes import SchemaName
+from asgi_translate._hub.losses import KNOWN, Loss, field_of, find, header_value, note_upstream_losses, readme_table
+from asgi_translate._hub.routes import SchemaName
 from asgi_translate.schemas import get_codec
 from asgi_translate.testing import FakeModel
 
@@ -277,7 +277,7 @@ def test_the_readme_table_is_the_generated_one() -> None:
     readme = (ROOT / "README.md").read_text()
     assert START in readme and END in readme
     section = readme.split(START, 1)[1].split(END, 1)[0].strip("\n") + "\n"
-    assert section == readme_table(), "regenerate with: python -m asgi_translate._losses"
+    assert section == readme_table(), "regenerate with: python -m asgi_translate._hub.losses"
 
 
 def test_the_command_has_a_strict_flag() -> None:

@@ -18,8 +18,8 @@ from starlette.types import Receive, Scope, Send
 from test_middleware import END, HELLO, ROLE, post
 
 from asgi_translate import TranslateMiddleware
-from asgi_translate._canonical import Request
-from asgi_translate._hooks import Exchange
+from asgi_translate._endpoints.hooks import Exchange
+from asgi_translate._hub.canonical import Request
 
 pytestmark = pytest.mark.anyio
 

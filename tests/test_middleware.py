@@ -18,7 +18,7 @@ from validators.chat import validate_chat_stream
 from validators.messages import validate_messages_stream
 
 from asgi_translate import TranslateMiddleware
-from asgi_translate._sse import format_event
+from asgi_translate._hub.sse import format_event
 
 pytestmark = pytest.mark.anyio
 

@@ -22,8 +22,8 @@ from servers import serve
 from starlette.types import Receive, Scope, Send
 
 from asgi_translate import TranslateMiddleware
-from asgi_translate._routes import DEFAULT_PATHS, SCHEMAS, Route, SchemaName
-from asgi_translate._sse import SSEDecoder
+from asgi_translate._hub.routes import DEFAULT_PATHS, SCHEMAS, Route, SchemaName
+from asgi_translate._hub.sse import SSEDecoder
 from asgi_translate.testing import FakeModel
 
 pytestmark = pytest.mark.anyio

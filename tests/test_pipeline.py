@@ -8,9 +8,9 @@ from conftest import make_context
 from validators.chat import validate_chat_stream
 from validators.responses import validate_responses_stream
 
-from asgi_translate._canonical import Message, Request, TextPart
-from asgi_translate._pipeline import StreamTranslator
-from asgi_translate._routes import SchemaName
+from asgi_translate._hub.canonical import Message, Request, TextPart
+from asgi_translate._hub.pipeline import StreamTranslator
+from asgi_translate._hub.routes import SchemaName
 from asgi_translate.schemas import get_codec
 
 # One upstream body chunk holding several Messages frames, the last one broken.

@@ -20,8 +20,8 @@ from redis_server import RedisServer, running_redis
 from servers import free_port, run_command
 
 from asgi_translate import TranslateMiddleware
-from asgi_translate._redis_store import RedisStore, open_store, redact_url
-from asgi_translate._store import MemoryStore, StoredResponse, StoreUnavailableError
+from asgi_translate._state.memory import MemoryStore, StoredResponse, StoreUnavailableError
+from asgi_translate._state.redis import RedisStore, open_store, redact_url
 from asgi_translate.testing import FakeModel
 
 if not os.environ.get("CI"):
@@ -107,8 +107,8 @@ async def test_key_prefixes_keep_stores_apart(server: RedisServer) -> None:
 
 _CHILD = """
 import anyio, sys
-from asgi_translate._redis_store import RedisStore
-from asgi_translate._store import StoredResponse
+from asgi_translate._state.redis import RedisStore
+from asgi_translate._state.memory import StoredResponse
 
 async def main(url):
     store = RedisStore(url)

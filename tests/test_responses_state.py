@@ -12,7 +12,7 @@ from conftest import FIXED_TIME, counting_ids
 from openai import AsyncOpenAI, NotFoundError
 
 from asgi_translate import TranslateMiddleware
-from asgi_translate._store import MemoryStore
+from asgi_translate._state.memory import MemoryStore
 from asgi_translate.testing import FakeModel
 
 pytestmark = pytest.mark.anyio

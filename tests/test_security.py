@@ -24,7 +24,7 @@ from test_middleware import Client, make
 
 import asgi_translate
 from asgi_translate import TranslateMiddleware
-from asgi_translate._routes import DEFAULT_PATHS, SCHEMAS
+from asgi_translate._hub.routes import DEFAULT_PATHS, SCHEMAS
 from asgi_translate.testing import FakeModel
 
 pytestmark = pytest.mark.anyio

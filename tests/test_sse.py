@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asgi_translate._sse import ServerSentEvent, SSEDecoder, format_event
+from asgi_translate._hub.sse import ServerSentEvent, SSEDecoder, format_event
 
 
 def decode_chunks(chunks: list[bytes]) -> list[ServerSentEvent]:

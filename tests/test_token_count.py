@@ -16,8 +16,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from asgi_translate import RequestTranslationError, TranslateMiddleware
-from asgi_translate._canonical import Request
-from asgi_translate._token_count import estimate_tokens
+from asgi_translate._endpoints.token_count import estimate_tokens
+from asgi_translate._hub.canonical import Request
 from asgi_translate.testing import FakeModel
 
 pytestmark = pytest.mark.anyio
@@ -257,7 +257,7 @@ async def test_counting_paths_of_a_native_route_go_to_the_app_untouched() -> Non
 
 
 def test_the_estimate_counts_text_tools_and_attachments() -> None:
-    from asgi_translate._canonical import ImagePart, Message, TextPart, Tool, ToolCallPart, ToolResultPart
+    from asgi_translate._hub.canonical import ImagePart, Message, TextPart, Tool, ToolCallPart, ToolResultPart
 
     request = Request(
         model="m",

@@ -25,7 +25,7 @@ from servers import closed_port_url, serve
 from starlette.types import Receive, Scope, Send
 
 from asgi_translate import Route, TranslateMiddleware
-from asgi_translate._routes import SCHEMAS
+from asgi_translate._hub.routes import SCHEMAS
 from asgi_translate._upstream import HTTPXUpstream, remote_upstream
 from asgi_translate.testing import FakeModel, demo_app
 

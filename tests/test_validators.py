@@ -17,7 +17,7 @@ from conftest import corpus_files
 from validators.chat import validate_chat_stream
 from validators.messages import validate_messages_stream
 
-from asgi_translate._sse import format_event
+from asgi_translate._hub.sse import format_event
 
 # None: the recording passes. A string: a regex the AssertionError must match.
 CHAT_EXPECTED: dict[str, str | None] = {

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .._canonical import Request, Response, StreamEvent
-from .._context import Context
-from .._errors import ErrorInfo
-from .._routes import SchemaName
-from .._sse import ServerSentEvent
+from .._hub.canonical import Request, Response, StreamEvent
+from .._hub.context import Context
+from .._hub.errors import ErrorInfo
+from .._hub.routes import SchemaName
+from .._hub.sse import ServerSentEvent
 
 
 class StreamDecoder(Protocol):

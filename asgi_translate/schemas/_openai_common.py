@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import _json
-from .._errors import OPENAI_TYPE_BY_TYPE, ErrorInfo, RequestTranslationError, openai_status, type_from_openai
+from .._hub import json as _json
+from .._hub.errors import OPENAI_TYPE_BY_TYPE, ErrorInfo, RequestTranslationError, openai_status, type_from_openai
 
 # -- request fields ---------------------------------------------------------------------------
 

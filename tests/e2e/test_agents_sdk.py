@@ -31,8 +31,9 @@ from agents.models.openai_responses import OpenAIResponsesModel
 from openai import AsyncOpenAI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from asgi_translate import TranslateMiddleware, _json
-from asgi_translate._routes import Route, SchemaName
+from asgi_translate import TranslateMiddleware
+from asgi_translate._hub import json as _json
+from asgi_translate._hub.routes import Route, SchemaName
 from asgi_translate.testing import FakeModel
 
 pytestmark = pytest.mark.anyio

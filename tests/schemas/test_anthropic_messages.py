@@ -17,7 +17,7 @@ import pytest
 from canonical_contract import check_contract, decode_stream
 from conftest import corpus_files, load_json, make_context
 
-from asgi_translate._canonical import (
+from asgi_translate._hub.canonical import (
     BlockDelta,
     BlockStart,
     BlockStop,
@@ -42,9 +42,14 @@ from asgi_translate._canonical import (
     Usage,
     UsageUpdate,
 )
-from asgi_translate._context import Context
-from asgi_translate._errors import ErrorInfo, RequestTranslationError, StreamTranslationError, UnsupportedFeatureError
-from asgi_translate._sse import ServerSentEvent, SSEDecoder
+from asgi_translate._hub.context import Context
+from asgi_translate._hub.errors import (
+    ErrorInfo,
+    RequestTranslationError,
+    StreamTranslationError,
+    UnsupportedFeatureError,
+)
+from asgi_translate._hub.sse import ServerSentEvent, SSEDecoder
 from asgi_translate.schemas import get_codec
 from asgi_translate.schemas.anthropic_messages import (
     CODEC,

@@ -17,7 +17,7 @@ from conftest import corpus_files, load_json, make_context
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from validators.chat import validate_chat_stream
 
-from asgi_translate._canonical import (
+from asgi_translate._hub.canonical import (
     BlockDelta,
     BlockStart,
     BlockStop,
@@ -42,8 +42,8 @@ from asgi_translate._canonical import (
     Usage,
     UsageUpdate,
 )
-from asgi_translate._errors import ErrorInfo, RequestTranslationError, UnsupportedFeatureError
-from asgi_translate._sse import SSEDecoder, format_event
+from asgi_translate._hub.errors import ErrorInfo, RequestTranslationError, UnsupportedFeatureError
+from asgi_translate._hub.sse import SSEDecoder, format_event
 from asgi_translate.schemas import get_codec
 from asgi_translate.schemas.openai_chat import (
     CODEC,

@@ -17,7 +17,7 @@ from openai import AsyncOpenAI
 from openai.types.responses import Response as SDKResponse
 from validators.responses import validate_responses_stream
 
-from asgi_translate._canonical import (
+from asgi_translate._hub.canonical import (
     BlockDelta,
     BlockStart,
     BlockStop,
@@ -42,7 +42,7 @@ from asgi_translate._canonical import (
     Usage,
     UsageUpdate,
 )
-from asgi_translate._errors import ErrorInfo, RequestTranslationError, UnsupportedFeatureError
+from asgi_translate._hub.errors import ErrorInfo, RequestTranslationError, UnsupportedFeatureError
 from asgi_translate.schemas import get_codec
 from asgi_translate.schemas.openai_responses import (
     CODEC,
@@ -793,7 +793,7 @@ async def test_recorded_streams_reencode_validly(name: str) -> None:
 
 def translate(raw: bytes, upstream: str, client: str) -> bytes:
     """Feed recorded upstream bytes through the real pipeline: upstream decoder -> client encoder."""
-    from asgi_translate._pipeline import StreamTranslator
+    from asgi_translate._hub.pipeline import StreamTranslator
 
     ctx = ctx_for(base(tools=[{"type": "function", "name": "f", "parameters": {}}]))
     translator = StreamTranslator(get_codec(upstream).decoder(ctx), get_codec(client).encoder(ctx))  # type: ignore[arg-type]

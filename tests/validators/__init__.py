@@ -1,6 +1,6 @@
 """Stream-grammar validators: pure functions over the raw SSE bytes a client receives.
 
-Each validator parses with the library's own :class:`~asgi_translate._sse.SSEDecoder`, raises
+Each validator parses with the library's own :class:`~asgi_translate._hub.sse.SSEDecoder`, raises
 ``AssertionError`` naming the frame and the broken rule, and returns a :class:`StreamSummary` of
 the content, so a test can compare what a client saw with what the upstream said.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from asgi_translate._sse import ServerSentEvent, SSEDecoder
+from asgi_translate._hub.sse import ServerSentEvent, SSEDecoder
 
 
 @dataclass

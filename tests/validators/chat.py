@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from asgi_translate._sse import ServerSentEvent
+from asgi_translate._hub.sse import ServerSentEvent
 
 from . import FrameChecker, StreamSummary, ToolCall, parse_frames, where
 

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgi_translate._sse import SSEDecoder
+from asgi_translate._hub.sse import SSEDecoder
 
 TERMINAL = ("response.completed", "response.incomplete", "response.failed")
 

@@ -7,9 +7,9 @@ and encoder (:mod:`._stream`). The middleware reaches it only through :data:`COD
 
 from __future__ import annotations
 
-from ...schemas import Codec
-from ._render import render_request
-from ._request import parse_request
+from .. import Codec
+from ._parse_request import parse_request
+from ._render_request import render_request
 from ._response import parse_error, parse_response, render_error, render_response
 from ._stream import MessagesStreamDecoder, MessagesStreamEncoder
 

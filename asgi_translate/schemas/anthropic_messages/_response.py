@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ... import _json
-from ..._canonical import (
+from ..._hub import json as _json
+from ..._hub.canonical import (
     Part,
     ReasoningPart,
     RefusalPart,
@@ -19,9 +19,9 @@ from ..._canonical import (
     ToolCallPart,
     Usage,
 )
-from ..._context import Context
-from ..._errors import STATUS_BY_TYPE, ErrorInfo, anthropic_status, anthropic_type, type_for_status
-from ._render import tool_input
+from ..._hub.context import Context
+from ..._hub.errors import STATUS_BY_TYPE, ErrorInfo, anthropic_status, anthropic_type, type_for_status
+from ._render_request import tool_input
 
 # Anthropic stop reasons -> canonical (the canonical names are Anthropic's, plus content_filter).
 STOP_REASONS: dict[str, StopReason] = {

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ... import _json
-from ..._canonical import (
+from ..._hub import json as _json
+from ..._hub.canonical import (
     BlockDelta,
     BlockKind,
     BlockStart,
@@ -24,9 +24,9 @@ from ..._canonical import (
     UsageUpdate,
     merge_usage,
 )
-from ..._context import Context
-from ..._errors import ANTHROPIC_TYPES, STATUS_BY_TYPE, StreamTranslationError
-from ..._sse import ServerSentEvent, format_event
+from ..._hub.context import Context
+from ..._hub.errors import ANTHROPIC_TYPES, STATUS_BY_TYPE, StreamTranslationError
+from ..._hub.sse import ServerSentEvent, format_event
 from ._response import stop_reason_in, stop_reason_out, usage_in, usage_out
 
 # Upstream block types we translate; every other type (server_tool_use, web_search_tool_result,

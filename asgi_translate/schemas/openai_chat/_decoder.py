@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ... import _json
-from ..._canonical import (
+from ..._hub import json as _json
+from ..._hub.canonical import (
     BlockDelta,
     BlockKind,
     BlockStart,
@@ -25,10 +25,10 @@ from ..._canonical import (
     StreamEvent,
     UsageUpdate,
 )
-from ..._context import Context
-from ..._errors import type_from_openai
-from ..._sse import ServerSentEvent
-from ._mapping import stop_reason, usage_from_chat
+from ..._hub.context import Context
+from ..._hub.errors import type_from_openai
+from ..._hub.sse import ServerSentEvent
+from ._fields import stop_reason, usage_from_chat
 
 
 class _PendingCall:

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ... import _json
-from ..._canonical import (
+from ..._hub import json as _json
+from ..._hub.canonical import (
     BlockDelta,
     BlockKind,
     BlockStart,
@@ -34,10 +34,10 @@ from ..._canonical import (
     Usage,
     UsageUpdate,
 )
-from ..._context import Context
-from ..._errors import OPENAI_TYPE_BY_TYPE
-from ..._sse import format_event
-from ._mapping import finish_reason, merge_usage, usage_to_chat
+from ..._hub.context import Context
+from ..._hub.errors import OPENAI_TYPE_BY_TYPE
+from ..._hub.sse import format_event
+from ._fields import finish_reason, merge_usage, usage_to_chat
 from ._render_request import custom_arguments
 
 # Frames are built as bytes: dumped JSON never holds a raw line break, so a frame is

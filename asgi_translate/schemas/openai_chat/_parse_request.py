@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ... import _json
-from ..._canonical import (
+from ..._hub import json as _json
+from ..._hub.canonical import (
     FilePart,
     ImagePart,
     Message,
@@ -25,13 +25,13 @@ from ..._canonical import (
     ToolChoice,
     ToolResultPart,
 )
-from ..._errors import UnsupportedFeatureError
-from ..._reasoning import budget_for_effort, effort_for_budget
+from ..._hub.errors import UnsupportedFeatureError
+from ..._hub.reasoning import budget_for_effort, effort_for_budget
 from .._openai_common import expect_object as _object
 from .._openai_common import expect_string as _string
 from .._openai_common import field_error as _fail
 from .._openai_common import split_data_url
-from ._mapping import reasoning_parts
+from ._fields import reasoning_parts
 
 ToolContent = TextPart | ImagePart | FilePart
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ... import _json
-from ..._canonical import (
+from ..._hub import json as _json
+from ..._hub.canonical import (
     FilePart,
     ImagePart,
     Message,
@@ -36,11 +36,11 @@ from ..._canonical import (
     ToolChoice,
     ToolResultPart,
 )
-from ..._context import Context
-from ..._errors import UnsupportedFeatureError
-from ..._reasoning import effort_for_budget
+from ..._hub.context import Context
+from ..._hub.errors import UnsupportedFeatureError
+from ..._hub.reasoning import effort_for_budget
 from .._openai_common import data_url
-from ._mapping import details_from_reasoning, reasoning_text
+from ._fields import details_from_reasoning, reasoning_text
 
 #: What a tool message says when its result was only images or files, moved to a user message.
 ATTACHMENT_NOTE = "(the tool returned attachments; they follow in the next message)"

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..._canonical import Part, Response
-from ..._context import Context
-from ..._errors import StreamTranslationError
-from ._mapping import finish_reason, stop_reason, usage_from_chat, usage_to_chat
+from ..._hub.canonical import Part, Response
+from ..._hub.context import Context
+from ..._hub.errors import StreamTranslationError
+from ._fields import finish_reason, stop_reason, usage_from_chat, usage_to_chat
 from ._parse_request import parse_assistant
 from ._render_request import assistant_message
 

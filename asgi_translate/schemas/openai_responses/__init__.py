@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from .. import Codec
 from .._openai_common import parse_error, render_error
-from .request import parse_request
-from .request_render import render_request
-from .response import parse_response, render_response
-from .stream_decoder import ResponsesStreamDecoder
-from .stream_encoder import ResponsesStreamEncoder
+from ._decoder import ResponsesStreamDecoder
+from ._encoder import ResponsesStreamEncoder
+from ._parse_request import parse_request
+from ._render_request import render_request
+from ._response import parse_response, render_response
 
 CODEC = Codec(
     name="responses",

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import Message, Receive, Scope, Send
 
-from ._canonical import MessageStart, Request, Response, StreamError, StreamEvent, Usage, UsageUpdate
-from ._context import Context
-from ._errors import TranslateError
-from ._routes import SchemaName
-from ._sse import ServerSentEvent
+from .._hub.canonical import MessageStart, Request, Response, StreamError, StreamEvent, Usage, UsageUpdate
+from .._hub.context import Context
+from .._hub.errors import TranslateError
+from .._hub.routes import SchemaName
+from .._hub.sse import ServerSentEvent
 
 if TYPE_CHECKING:
-    from .schemas import StreamDecoder
+    from ..schemas import StreamDecoder
 
 logger = logging.getLogger("asgi_translate")
 
@@ -54,7 +54,7 @@ class Exchange:
     usage: Usage | None
     #: Seconds from the request's arrival to the end of the response.
     duration: float
-    #: What the translation dropped or coerced (see :mod:`asgi_translate._losses`).
+    #: What the translation dropped or coerced (see :mod:`asgi_translate._hub.losses`).
     losses: list[str] = field(default_factory=list)
     stream: bool = False
     #: The failure that ended a stream early (``"type: message"``), if any.

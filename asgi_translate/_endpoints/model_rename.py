@@ -17,12 +17,12 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import _json
-from ._body import ClientDisconnected, read_body
-from ._errors import ErrorInfo, RequestTranslationError
-from ._models import ModelMap
-from ._routes import DEFAULT_PATHS, Route, SchemaName
-from ._sse import SSEDecoder, format_event
+from .._hub import json as _json
+from .._hub.errors import ErrorInfo, RequestTranslationError
+from .._hub.routes import DEFAULT_PATHS, Route, SchemaName
+from .._hub.sse import SSEDecoder, format_event
+from .._model_map import ModelMap
+from .body import ClientDisconnected, read_body
 
 # A JSON answer is buffered to be rewritten; one larger than this is relayed as it is.
 MAX_RESPONSE_SIZE = 64 * 1024 * 1024
@@ -104,7 +104,7 @@ class ModelRename:
             return None
 
     async def _refuse(self, error: ErrorInfo, send: Send) -> None:
-        from .schemas import get_codec
+        from ..schemas import get_codec
 
         status, payload = get_codec(self.schema).render_error(error)
         data = _json.dumpb(payload)

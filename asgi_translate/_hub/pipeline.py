@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 
-from ._canonical import Finish, StreamError, StreamEvent
-from ._sse import SSEDecoder
-from .schemas import StreamDecoder, StreamEncoder
+from ..schemas import StreamDecoder, StreamEncoder
+from .canonical import Finish, StreamError, StreamEvent
+from .sse import SSEDecoder
 
 logger = logging.getLogger("asgi_translate")
 

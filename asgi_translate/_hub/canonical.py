@@ -147,7 +147,7 @@ class ToolChoice:
 @dataclass(slots=True)
 class Reasoning:
     """How much the model should think. ``effort`` is OpenAI's scale, ``budget_tokens`` is
-    Anthropic's; renderers convert with :mod:`asgi_translate._reasoning`."""
+    Anthropic's; renderers convert with :mod:`asgi_translate._hub.reasoning`."""
 
     effort: str | None = None
     budget_tokens: int | None = None

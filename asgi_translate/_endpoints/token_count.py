@@ -25,17 +25,19 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import Receive, Scope, Send
 
-from . import _hooks, _json, _responses_state
-from ._body import read_body
-from ._canonical import FilePart, ImagePart, Part, ReasoningPart, RefusalPart, Request, TextPart, ToolCallPart
-from ._context import Context
-from ._errors import ErrorInfo, RequestTranslationError, TranslateError
-from ._routes import Route, SchemaName
-from ._subrequest import Answer, call, loads, upstream_path
-from .schemas import get_codec
+from .._hub import json as _json
+from .._hub.canonical import FilePart, ImagePart, Part, ReasoningPart, RefusalPart, Request, TextPart, ToolCallPart
+from .._hub.context import Context
+from .._hub.errors import ErrorInfo, RequestTranslationError, TranslateError
+from .._hub.routes import Route, SchemaName
+from ..schemas import get_codec
+from . import hooks as _hooks
+from . import responses_state as _responses_state
+from .body import read_body
+from .subrequest import Answer, call, loads, upstream_path
 
 if TYPE_CHECKING:
-    from ._middleware import TranslateMiddleware
+    from .._middleware import TranslateMiddleware
 
 logger = logging.getLogger("asgi_translate")
 

@@ -25,10 +25,10 @@ from urllib.parse import parse_qs
 
 from starlette.types import Receive, Scope, Send
 
-from . import _json
-from ._context import IdFactory
-from ._errors import ErrorInfo, RequestTranslationError
-from ._store import ResponseStore, StoredResponse, StoreUnavailableError
+from .._hub import json as _json
+from .._hub.context import IdFactory
+from .._hub.errors import ErrorInfo, RequestTranslationError
+from .._state.memory import ResponseStore, StoredResponse, StoreUnavailableError
 
 logger = logging.getLogger("asgi_translate")
 

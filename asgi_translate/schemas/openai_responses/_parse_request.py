@@ -2,7 +2,7 @@
 
 ``parse_request`` reads what a Responses client (Codex CLI, the Agents SDK, the ``openai`` SDK)
 sends; :mod:`.request_render` writes requests for a Responses upstream. The state fields
-(``store``, ``previous_response_id``) are not canonical: :mod:`asgi_translate._responses_state`
+(``store``, ``previous_response_id``) are not canonical: :mod:`asgi_translate._endpoints.responses_state`
 expands them before this module sees the body.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..._canonical import (
+from ..._hub.canonical import (
     FilePart,
     ImagePart,
     Message,
@@ -28,12 +28,12 @@ from ..._canonical import (
     ToolChoice,
     ToolResultPart,
 )
-from ..._errors import UnsupportedFeatureError
+from ..._hub.errors import UnsupportedFeatureError
 from .._openai_common import expect_object as _obj
 from .._openai_common import expect_string as _str
 from .._openai_common import field_error as _fail
 from .._openai_common import split_data_url
-from ._common import CUSTOM_TOOL_PARAMETERS, REDACTED_PREFIX
+from ._fields import CUSTOM_TOOL_PARAMETERS, REDACTED_PREFIX
 
 # Fields read by the parser, or handled by the state layer before it.
 _HANDLED = frozenset(

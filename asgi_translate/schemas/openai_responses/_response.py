@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ... import _json
-from ..._canonical import Part, ReasoningPart, RefusalPart, Response, TextPart, ToolCallPart, Usage
-from ..._context import Context
-from ..._errors import UpstreamError
-from ._common import REDACTED_PREFIX, keep_id, status_for, stop_reason_for, sub, usage_from_json, usage_to_json
+from ..._hub import json as _json
+from ..._hub.canonical import Part, ReasoningPart, RefusalPart, Response, TextPart, ToolCallPart, Usage
+from ..._hub.context import Context
+from ..._hub.errors import UpstreamError
+from ._fields import REDACTED_PREFIX, keep_id, status_for, stop_reason_for, sub, usage_from_json, usage_to_json
 
 # =============================================================================================
 # parse: upstream Response object -> canonical

@@ -1,4 +1,4 @@
-"""Canonical :class:`~asgi_translate._canonical.Request` -> Anthropic Messages request JSON.
+"""Canonical :class:`~asgi_translate._hub.canonical.Request` -> Anthropic Messages request JSON.
 
 Anthropic is the strictest of the three schemas, so most of this module is about making a
 request from a laxer schema acceptable: alternating roles, tool results first in their turn,
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ... import _json
-from ..._canonical import (
+from ..._hub import json as _json
+from ..._hub.canonical import (
     FilePart,
     ImagePart,
     Message,
@@ -25,10 +25,10 @@ from ..._canonical import (
     ToolCallPart,
     ToolResultPart,
 )
-from ..._context import Context
-from ..._errors import RequestTranslationError, UnsupportedFeatureError
-from ..._reasoning import MIN_BUDGET, budget_for_effort
-from ._request import note
+from ..._hub.context import Context
+from ..._hub.errors import RequestTranslationError, UnsupportedFeatureError
+from ..._hub.reasoning import MIN_BUDGET, budget_for_effort
+from ._parse_request import note
 
 _TOOL_CHOICES = {"auto": "auto", "required": "any", "none": "none", "tool": "tool"}
 # Leading bytes of base64-encoded images, for image parts that arrive without a media type.

@@ -1,4 +1,4 @@
-"""Anthropic Messages request JSON -> canonical :class:`~asgi_translate._canonical.Request`.
+"""Anthropic Messages request JSON -> canonical :class:`~asgi_translate._hub.canonical.Request`.
 
 Field reference: https://docs.anthropic.com/en/api/messages (and ``CreateMessageParams`` in the
 OpenAPI spec). Anything the canonical form cannot hold is either dropped with a note in
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ... import _json
-from ..._canonical import (
+from ..._hub import json as _json
+from ..._hub.canonical import (
     FilePart,
     ImagePart,
     Message,
@@ -28,8 +28,8 @@ from ..._canonical import (
     ToolChoice,
     ToolResultPart,
 )
-from ..._errors import RequestTranslationError, UnsupportedFeatureError
-from ..._reasoning import effort_for_budget
+from ..._hub.errors import RequestTranslationError, UnsupportedFeatureError
+from ..._hub.reasoning import effort_for_budget
 
 # Content blocks produced and consumed by Anthropic's own server tools. A non-Anthropic upstream
 # cannot replay them, and silently dropping them would hide what the model did earlier.

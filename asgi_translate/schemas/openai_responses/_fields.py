@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..._canonical import StopReason, Usage
-from ..._canonical import merge_usage as merge_usage  # the stream encoder imports it from here
-from ..._context import Context
-from ..._errors import STATUS_BY_TYPE, type_from_openai
+from ..._hub.canonical import StopReason, Usage
+from ..._hub.canonical import merge_usage as merge_usage  # the stream encoder imports it from here
+from ..._hub.context import Context
+from ..._hub.errors import STATUS_BY_TYPE, type_from_openai
 
 #: Marks an Anthropic ``redacted_thinking`` block carried in a reasoning item's ``encrypted_content``.
 #: The colon never occurs in base64 signatures, so the marker cannot collide with a real one.

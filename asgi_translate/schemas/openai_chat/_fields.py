@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..._canonical import ReasoningPart, StopReason, Usage
-from ..._canonical import merge_usage as merge_usage  # the stream encoder imports it from here
+from ..._hub.canonical import ReasoningPart, StopReason, Usage
+from ..._hub.canonical import merge_usage as merge_usage  # the stream encoder imports it from here
 
 # https://platform.openai.com/docs/api-reference/chat/object#chat/object-choices
 _STOP_BY_FINISH: dict[str, StopReason] = {

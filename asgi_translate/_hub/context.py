@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._canonical import Request
+from .canonical import Request
 
 IdFactory = Callable[[str], str]
 Clock = Callable[[], float]

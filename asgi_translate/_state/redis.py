@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from . import _json
-from ._store import MemoryStore, ResponseStore, StoredResponse, StoreUnavailableError
+from .._hub import json as _json
+from .memory import MemoryStore, ResponseStore, StoredResponse, StoreUnavailableError
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..._canonical import (
+from ..._hub.canonical import (
     BlockDelta,
     BlockStart,
     BlockStop,
@@ -33,11 +33,11 @@ from ..._canonical import (
     Usage,
     UsageUpdate,
 )
-from ..._context import Context
-from ..._errors import OPENAI_TYPE_BY_TYPE
-from ..._json import dumpb, dumps
-from ._common import keep_id, merge_usage, status_for
-from .response import (
+from ..._hub.context import Context
+from ..._hub.errors import OPENAI_TYPE_BY_TYPE
+from ..._hub.json import dumpb, dumps
+from ._fields import keep_id, merge_usage, status_for
+from ._response import (
     custom_call_item,
     custom_tool_names,
     encrypted_content,

@@ -19,9 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ._canonical import Request, ToolResultPart
-from ._errors import RequestTranslationError
-from ._routes import SCHEMAS, SchemaName
+from .canonical import Request, ToolResultPart
+from .errors import RequestTranslationError
+from .routes import SCHEMAS, SchemaName
 
 #: The response header that lists a translated request's losses by field.
 HEADER = b"x-asgi-translate-losses"
@@ -219,5 +219,5 @@ def readme_table() -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":  # pragma: no cover - `python -m asgi_translate._losses` prints the table
+if __name__ == "__main__":  # pragma: no cover - `python -m asgi_translate._hub.losses` prints the table
     print(readme_table(), end="")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import Receive
 
-from ._errors import RequestTranslationError
+from .._hub.errors import RequestTranslationError
 
 
 class ClientDisconnected(RequestTranslationError):

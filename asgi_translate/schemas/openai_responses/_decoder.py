@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ... import _json
-from ..._canonical import (
+from ..._hub import json as _json
+from ..._hub.canonical import (
     BlockDelta,
     BlockKind,
     BlockStart,
@@ -25,10 +25,10 @@ from ..._canonical import (
     StreamEvent,
     UsageUpdate,
 )
-from ..._context import Context
-from ..._errors import StreamTranslationError
-from ..._sse import ServerSentEvent
-from ._common import stop_reason_for, stream_error_fields, sub, usage_from_json
+from ..._hub.context import Context
+from ..._hub.errors import StreamTranslationError
+from ..._hub.sse import ServerSentEvent
+from ._fields import stop_reason_for, stream_error_fields, sub, usage_from_json
 
 _Events = list[StreamEvent]
 

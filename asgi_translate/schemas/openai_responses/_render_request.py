@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..._canonical import (
+from ..._hub.canonical import (
     FilePart,
     ImagePart,
     Part,
@@ -22,11 +22,11 @@ from ..._canonical import (
     ToolCallPart,
     ToolResultPart,
 )
-from ..._context import Context
-from ..._errors import RequestTranslationError
-from ..._reasoning import effort_for_budget
+from ..._hub.context import Context
+from ..._hub.errors import RequestTranslationError
+from ..._hub.reasoning import effort_for_budget
 from .._openai_common import data_url
-from .request import ENCRYPTED_INCLUDE
+from ._parse_request import ENCRYPTED_INCLUDE
 
 
 def render_request(req: Request, ctx: Context) -> dict[str, Any]:

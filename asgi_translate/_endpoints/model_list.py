@@ -18,14 +18,14 @@ from urllib.parse import parse_qs
 
 from starlette.types import Receive, Scope, Send
 
-from . import _json
-from ._errors import ErrorInfo
-from ._routes import SchemaName
-from ._subrequest import Answer, call, loads, upstream_path
-from .schemas import get_codec
+from .._hub import json as _json
+from .._hub.errors import ErrorInfo
+from .._hub.routes import SchemaName
+from ..schemas import get_codec
+from .subrequest import Answer, call, loads, upstream_path
 
 if TYPE_CHECKING:
-    from ._middleware import TranslateMiddleware
+    from .._middleware import TranslateMiddleware
 
 PATH = "/v1/models"
 OWNER = "asgi-translate"

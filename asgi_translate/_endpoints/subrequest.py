@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import anyio
 from starlette.types import ASGIApp, Message, Scope
 
-from . import _json
+from .._hub import json as _json
 
 #: Model lists and token counts are small; anything bigger is not what we asked for.
 MAX_SIZE = 8 * 1024 * 1024

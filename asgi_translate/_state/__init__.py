@@ -1,0 +1,1 @@
+"""Where Responses state lives between requests: this process's memory, or Redis."""
