@@ -1,17 +1,26 @@
 """Anthropic Messages (``POST /v1/messages``) <-> the canonical form.
 
-The spoke for Anthropic's schema: request parsing (:mod:`._request`) and rendering
-(:mod:`._render`), JSON responses and error envelopes (:mod:`._response`), and the stream decoder
-and encoder (:mod:`._stream`). The middleware reaches it only through :data:`CODEC`.
+Every spoke has the same files, one role each:
+
+- ``_parse_request``: client request JSON -> canonical request (the 400s naming a field)
+- ``_render_request``: canonical request -> upstream request JSON
+- ``_response``: JSON response bodies, both ways
+- ``_errors``: the error envelope, both ways
+- ``_decoder`` / ``_encoder``: upstream SSE -> canonical events / canonical events -> client SSE
+- ``_fields``: the schema's own mappings shared by the files above (stop reasons, usage, ...)
+
+The middleware reaches a spoke only through :data:`CODEC`. https://docs.anthropic.com/en/api/messages
 """
 
 from __future__ import annotations
 
 from .. import Codec
+from ._decoder import MessagesStreamDecoder
+from ._encoder import MessagesStreamEncoder
+from ._errors import parse_error, render_error
 from ._parse_request import parse_request
 from ._render_request import render_request
-from ._response import parse_error, parse_response, render_error, render_response
-from ._stream import MessagesStreamDecoder, MessagesStreamEncoder
+from ._response import parse_response, render_response
 
 CODEC = Codec(
     name="messages",

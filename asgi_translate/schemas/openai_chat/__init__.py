@@ -1,19 +1,23 @@
 """OpenAI Chat Completions (``POST /v1/chat/completions``) <-> the canonical form.
 
-- :func:`parse_request` / :func:`render_request`: request JSON (``_parse_request``, ``_render_request``)
-- :func:`parse_response` / :func:`render_response` (``_response``)
-- :func:`parse_error` / :func:`render_error`: OpenAI's error envelope, shared with Responses (``.._openai_common``)
-- :class:`ChatStreamDecoder` / :class:`ChatStreamEncoder`: SSE chunks (``_decoder``, ``_encoder``)
+Every spoke has the same files, one role each:
 
-https://platform.openai.com/docs/api-reference/chat
+- ``_parse_request``: client request JSON -> canonical request (the 400s naming a field)
+- ``_render_request``: canonical request -> upstream request JSON
+- ``_response``: JSON response bodies, both ways
+- ``_errors``: the error envelope, both ways
+- ``_decoder`` / ``_encoder``: upstream SSE -> canonical events / canonical events -> client SSE
+- ``_fields``: the schema's own mappings shared by the files above (stop reasons, usage, ...)
+
+The middleware reaches a spoke only through :data:`CODEC`. https://platform.openai.com/docs/api-reference/chat
 """
 
 from __future__ import annotations
 
 from .. import Codec
-from .._openai_common import parse_error, render_error
 from ._decoder import ChatStreamDecoder
 from ._encoder import ChatStreamEncoder
+from ._errors import parse_error, render_error
 from ._parse_request import parse_request
 from ._render_request import render_request
 from ._response import parse_response, render_response

@@ -1,16 +1,23 @@
-"""OpenAI Responses (``POST /v1/responses``) <-> canonical.
+"""OpenAI Responses (``POST /v1/responses``) <-> the canonical form.
 
-A sub-package because the schema is the largest of the three: ``request`` (client request in,
-upstream request out), ``response`` (JSON response objects), ``stream_decoder`` (a Responses
-upstream's events) and ``stream_encoder`` (the events a Responses client reads).
+Every spoke has the same files, one role each:
+
+- ``_parse_request``: client request JSON -> canonical request (the 400s naming a field)
+- ``_render_request``: canonical request -> upstream request JSON
+- ``_response``: JSON response bodies, both ways
+- ``_errors``: the error envelope, both ways
+- ``_decoder`` / ``_encoder``: upstream SSE -> canonical events / canonical events -> client SSE
+- ``_fields``: the schema's own mappings shared by the files above (stop reasons, usage, ...)
+
+The middleware reaches a spoke only through :data:`CODEC`. https://platform.openai.com/docs/api-reference/responses
 """
 
 from __future__ import annotations
 
 from .. import Codec
-from .._openai_common import parse_error, render_error
 from ._decoder import ResponsesStreamDecoder
 from ._encoder import ResponsesStreamEncoder
+from ._errors import parse_error, render_error
 from ._parse_request import parse_request
 from ._render_request import render_request
 from ._response import parse_response, render_response

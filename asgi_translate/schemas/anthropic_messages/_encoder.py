@@ -1,0 +1,221 @@
+"""Canonical stream events -> the Messages server-sent events a client reads.
+
+The events of https://docs.anthropic.com/en/docs/build-with-claude/streaming, always with
+``event:`` lines: ``message_start``, one content block at a time, ``message_delta`` with the stop
+reason and usage, ``message_stop``; ``error`` ends a failed stream.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..._hub import json as _json
+from ..._hub.canonical import (
+    BlockDelta,
+    BlockStart,
+    BlockStop,
+    Finish,
+    MessageStart,
+    StreamError,
+    StreamEvent,
+    Usage,
+    UsageUpdate,
+    merge_usage,
+)
+from ..._hub.context import Context
+from ..._hub.errors import ANTHROPIC_TYPES
+from ..._hub.sse import format_event
+from ._fields import stop_reason_out, usage_out
+
+_MESSAGE_STOP = format_event('{"type":"message_stop"}', "message_stop")
+# Wire forms of an open block: how its deltas are written.
+_TEXT, _THINKING, _TOOL, _CUSTOM, _REDACTED = "text_delta", "thinking_delta", "input_json_delta", "custom", "redacted"
+_DELTA_KEYS = {_TEXT: "text", _THINKING: "thinking", _TOOL: "partial_json", _CUSTOM: "partial_json"}
+
+
+# Frames are built as bytes: dumped JSON never holds a raw line break, so a frame is
+# prefix + JSON + suffix, with no newline scan and no text-to-bytes round trip.
+def _frame(event: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + event.encode() + b"\ndata: " + _json.dumpb(data) + b"\n\n"
+
+
+_DELTA_EVENT = b"event: content_block_delta\ndata: "
+_DELTA_END = b"}}\n\n"
+
+
+class MessagesStreamEncoder:
+    """Canonical events -> Messages SSE, always with ``event:`` lines (the SDK dispatches on them).
+
+    Messages shows one open block at a time. A block that starts while another is open (an
+    interleaved parallel tool call from a chat upstream) is held, deltas and stop included, and
+    replayed when the open one closes; a redacted block is held until its stop brings the data.
+    """
+
+    __slots__ = ("_ctx", "_started", "_done", "_current", "_form", "_prefix", "_wire", "_held", "_usage")
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._started = False
+        self._done = False
+        self._current: int | None = None  # canonical index of the block open on the wire
+        self._form = _TEXT
+        self._prefix = b""  # the open block's content_block_delta frame up to its text value
+        self._wire = 0  # wire index for the next block to open
+        self._held: dict[int, list[BlockDelta | BlockStop | BlockStart]] = {}
+        self._usage: Usage | None = None
+
+    def encode(self, event: StreamEvent) -> bytes:
+        if self._done:
+            return b""
+        kind = type(event)
+        if kind is BlockDelta:
+            return self._block_delta(event)  # type: ignore[arg-type]
+        if isinstance(event, BlockStart):
+            return self._block_start(event)
+        if isinstance(event, BlockStop):
+            return self._block_stop(event)
+        if isinstance(event, UsageUpdate):
+            self._usage = merge_usage(self._usage, event.usage)
+            return b""
+        if isinstance(event, MessageStart):
+            return b"" if self._started else self._message_start(event)
+        if isinstance(event, Finish):
+            return self._finish(event)
+        assert isinstance(event, StreamError)
+        return self._error(event)
+
+    def _message_start(self, event: MessageStart | None) -> bytes:
+        self._started = True
+        usage = event.usage if event is not None else None
+        if usage is not None:
+            self._usage = merge_usage(self._usage, usage)
+        message: dict[str, Any] = {
+            "id": (event.id if event is not None else "") or self._ctx.new_id("msg_"),
+            "type": "message",
+            "role": "assistant",
+            "model": self._ctx.client_model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": usage_out(usage),
+        }
+        return _frame("message_start", {"type": "message_start", "message": message})
+
+    # -- blocks -------------------------------------------------------------------------------
+
+    def _block_start(self, event: BlockStart) -> bytes:
+        out = b"" if self._started else self._message_start(None)
+        if self._current is None:
+            return out + self._open(event)
+        self._held[event.index] = [event]
+        return out
+
+    def _block_delta(self, event: BlockDelta) -> bytes:
+        if event.index == self._current:
+            return self._delta_frame(event.text)
+        held = self._held.get(event.index)
+        if held is not None:
+            held.append(event)
+        return b""
+
+    def _block_stop(self, event: BlockStop) -> bytes:
+        if event.index == self._current:
+            return self._close(event) + self._replay()
+        held = self._held.get(event.index)
+        if held is not None:
+            held.append(event)
+        return b""
+
+    def _open(self, event: BlockStart) -> bytes:
+        wire = self._wire
+        self._wire += 1
+        self._current = event.index
+        if event.kind == "redacted_reasoning":
+            self._form = _REDACTED  # its start carries the data, which only BlockStop brings
+            return b""
+        if event.kind == "tool_call":
+            self._form = _CUSTOM if event.custom else _TOOL
+            call_id = event.call_id or self._ctx.new_id("toolu_")
+            block: dict[str, Any] = {"type": "tool_use", "id": call_id, "name": event.name or "", "input": {}}
+        elif event.kind == "reasoning":
+            self._form = _THINKING
+            block = {"type": "thinking", "thinking": "", "signature": ""}
+        else:  # text and refusal: Messages shows a refusal as text
+            self._form = _TEXT
+            block = {"type": "text", "text": ""}
+        delta_type = _TOOL if self._form == _CUSTOM else self._form
+        self._prefix = (
+            f'{_DELTA_EVENT.decode()}{{"type":"content_block_delta","index":{wire},"delta":{{"type":"{delta_type}",'
+            f'"{_DELTA_KEYS[self._form]}":'
+        ).encode()
+        out = _frame("content_block_start", {"type": "content_block_start", "index": wire, "content_block": block})
+        if self._form == _CUSTOM:
+            # A freeform call's raw text becomes {"input": "<raw>"}, streamed as JSON pieces.
+            out += self._json_frame('{"input":"')
+        return out
+
+    def _delta_frame(self, text: str) -> bytes:
+        if self._form == _CUSTOM:
+            return self._json_frame(_json.dumps(text)[1:-1])
+        if self._form == _REDACTED:
+            return b""
+        return self._prefix + _json.dumpb(text) + _DELTA_END
+
+    def _json_frame(self, partial: str) -> bytes:
+        return self._prefix + _json.dumpb(partial) + _DELTA_END
+
+    def _close(self, event: BlockStop) -> bytes:
+        wire = self._wire - 1
+        out = b""
+        if self._form == _REDACTED:
+            block = {"type": "redacted_thinking", "data": event.signature or ""}
+            out = _frame("content_block_start", {"type": "content_block_start", "index": wire, "content_block": block})
+        elif self._form == _THINKING and event.signature:
+            delta = {"type": "signature_delta", "signature": event.signature}
+            out = _frame("content_block_delta", {"type": "content_block_delta", "index": wire, "delta": delta})
+        elif self._form == _CUSTOM:
+            out = self._json_frame('"}')
+        self._current = None
+        return out + _frame("content_block_stop", {"type": "content_block_stop", "index": wire})
+
+    def _replay(self) -> bytes:
+        """Open held blocks in the order they started, until one of them is still unfinished."""
+        out = b""
+        while self._current is None and self._held:
+            events = self._held.pop(next(iter(self._held)))
+            for event in events:
+                if isinstance(event, BlockStart):
+                    out += self._open(event)
+                elif isinstance(event, BlockDelta):
+                    out += self._delta_frame(event.text)
+                else:
+                    out += self._close(event)
+        return out
+
+    # -- terminators --------------------------------------------------------------------------
+
+    def _finish(self, event: Finish) -> bytes:
+        self._done = True
+        out = b"" if self._started else self._message_start(None)
+        while self._current is not None or self._held:  # a well-behaved decoder left nothing open
+            if self._current is not None:
+                out += self._close(BlockStop(self._current))
+            out += self._replay()
+        reason = stop_reason_out(event.reason)
+        # Input counts are repeated here because a chat upstream reports them only at the end.
+        usage = usage_out(self._usage) if self._usage is not None else {"output_tokens": 0}
+        delta = {"stop_reason": reason, "stop_sequence": event.stop_sequence if reason == "stop_sequence" else None}
+        out += _frame("message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
+        return out + _MESSAGE_STOP
+
+    def _error(self, event: StreamError) -> bytes:
+        self._done = True
+        out = b""
+        # A held redacted block never opened. A tool call cut mid-arguments stays open too: its
+        # content_block_stop would announce a complete call with truncated input (the API itself
+        # sends its error event with blocks open).
+        if self._current is not None and self._form not in (_REDACTED, _TOOL, _CUSTOM):
+            out = _frame("content_block_stop", {"type": "content_block_stop", "index": self._wire - 1})
+        self._held.clear()
+        kind = event.type if event.type in ANTHROPIC_TYPES else "api_error"
+        return out + _frame("error", {"type": "error", "error": {"type": kind, "message": event.message}})
