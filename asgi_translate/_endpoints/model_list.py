@@ -13,19 +13,17 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.types import Receive, Scope, Send
 
 from .._hub import json as _json
 from .._hub.errors import ErrorInfo
-from .._hub.routes import SchemaName
+from .._hub.routes import SchemaName, route_path
 from ..schemas import get_codec
+from .settings import Settings
 from .subrequest import Answer, call, loads, upstream_path
-
-if TYPE_CHECKING:
-    from .._middleware import TranslateMiddleware
 
 PATH = "/v1/models"
 OWNER = "asgi-translate"
@@ -44,6 +42,22 @@ class Model:
     anthropic: bool
 
 
+class ModelListEndpoint:
+    """``GET /v1/models`` and ``GET /v1/models/{id}``."""
+
+    __slots__ = ("settings",)
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @staticmethod
+    def matches(path: str) -> bool:
+        return handles(path)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await answer(self.settings, route_path(scope), scope, receive, send)
+
+
 def handles(path: str) -> bool:
     """``/v1/models`` or ``/v1/models/{id}``."""
     return path == PATH or (
@@ -55,7 +69,7 @@ def wants_anthropic(scope: Scope) -> bool:
     return any(name in (b"anthropic-version", b"x-api-key") for name, _ in scope["headers"])
 
 
-async def answer(config: TranslateMiddleware, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+async def answer(config: Settings, path: str, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve ``GET /v1/models`` or ``GET /v1/models/{id}`` (``path`` is relative to the mount)."""
     anthropic = wants_anthropic(scope)
     where = upstream_path(scope, PATH, in_process=config.remote is None)
@@ -76,7 +90,7 @@ async def answer(config: TranslateMiddleware, path: str, scope: Scope, receive: 
     await _send_json(send, 200, page)
 
 
-def _upstream_error(config: TranslateMiddleware, got: Answer) -> ErrorInfo:
+def _upstream_error(config: Settings, got: Answer) -> ErrorInfo:
     schemas = {route.upstream for route in config.routes.values()}
     upstream: SchemaName = "messages" if schemas == {"messages"} else "chat"
     return get_codec(upstream).parse_error(got.status, got.body)

@@ -45,6 +45,21 @@ def rename_paths(upstream: SchemaName | None, routes: Mapping[str, Route]) -> di
     return paths
 
 
+class RenameEndpoint:
+    """``POST`` in the upstream's own schema: a :class:`ModelRename` per request."""
+
+    __slots__ = ("app", "schema", "model_map", "max_body_size")
+
+    def __init__(self, app: ASGIApp, schema: SchemaName, model_map: ModelMap, max_body_size: int) -> None:
+        self.app = app
+        self.schema = schema
+        self.model_map = model_map
+        self.max_body_size = max_body_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await ModelRename(self.schema, self.model_map, self.max_body_size)(self.app, scope, receive, send)
+
+
 class ModelRename:
     """One same-schema exchange: the model renamed on ``receive``, named back on ``send``."""
 

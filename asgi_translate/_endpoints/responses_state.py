@@ -28,7 +28,9 @@ from starlette.types import Receive, Scope, Send
 from .._hub import json as _json
 from .._hub.context import IdFactory
 from .._hub.errors import ErrorInfo, RequestTranslationError
+from .._hub.routes import route_path
 from .._state.memory import ResponseStore, StoredResponse, StoreUnavailableError
+from .settings import Settings
 
 logger = logging.getLogger("asgi_translate")
 
@@ -152,34 +154,58 @@ def _normalize_item(item: dict[str, Any], new_id: IdFactory) -> dict[str, Any]:
 # -- the GET / DELETE endpoints -------------------------------------------------------------------
 
 
-async def handle(scope: Scope, receive: Receive, send: Send, store: ResponseStore, prefixes: tuple[str, ...]) -> bool:
-    """Answer ``GET|DELETE {prefix}{id}`` and ``GET {prefix}{id}/input_items`` from the store;
-    ``False`` (nothing sent) for any other path."""
-    path: str = scope["path"]
-    prefix = next((p for p in prefixes if path.startswith(p)), None)
-    if prefix is None:
-        return False
-    response_id, _, tail = path[len(prefix) :].partition("/")
-    if not response_id or tail not in ("", "input_items"):
-        return False
-    method = scope["method"]
-    try:
-        if tail == "input_items":
-            status, payload = await _input_items(store, response_id, scope.get("query_string", b""))
-            if method != "GET":
-                status, payload = 405, _error_body(f"{method} is not supported on {path}", None)
-        elif method == "GET":
-            status, payload = await _get(store, response_id)
-        else:
-            status, payload = await _delete(store, response_id)
-    except StoreUnavailableError as exc:
-        logger.warning("asgi_translate: %s", exc)
-        status, payload = 503, _error_body("The response store is unavailable; retry later", None, "server_error")
-    body = _json.dumpb(payload)
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
-    return True
+class ResponsesStateEndpoint:
+    """``GET|DELETE {prefix}{id}`` and ``GET {prefix}{id}/input_items`` from the store, for the
+    Responses routes whose upstream keeps no state of its own."""
+
+    __slots__ = ("store", "prefixes")
+
+    def __init__(self, store: ResponseStore, prefixes: tuple[str, ...]) -> None:
+        self.store = store
+        self.prefixes = prefixes
+
+    @classmethod
+    def for_routes(cls, settings: Settings) -> ResponsesStateEndpoint | None:
+        prefixes = tuple(
+            path + "/" for path, r in settings.routes.items() if r.client == "responses" and r.upstream != "responses"
+        )
+        return cls(settings.response_store, prefixes) if prefixes else None
+
+    def _split(self, path: str) -> tuple[str, str] | None:
+        """``(id, tail)`` of a state path, or ``None`` for any other path."""
+        prefix = next((p for p in self.prefixes if path.startswith(p)), None)
+        if prefix is None:
+            return None
+        response_id, _, tail = path[len(prefix) :].partition("/")
+        if not response_id or tail not in ("", "input_items"):
+            return None
+        return response_id, tail
+
+    def matches(self, path: str) -> bool:
+        return self._split(path) is not None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = route_path(scope)
+        split = self._split(path)
+        assert split is not None  # the table calls this endpoint only for paths it matches
+        response_id, tail = split
+        method, store = scope["method"], self.store
+        try:
+            if tail == "input_items":
+                status, payload = await _input_items(store, response_id, scope.get("query_string", b""))
+                if method != "GET":
+                    status, payload = 405, _error_body(f"{method} is not supported on {path}", None)
+            elif method == "GET":
+                status, payload = await _get(store, response_id)
+            else:
+                status, payload = await _delete(store, response_id)
+        except StoreUnavailableError as exc:
+            logger.warning("asgi_translate: %s", exc)
+            status, payload = 503, _error_body("The response store is unavailable; retry later", None, "server_error")
+        body = _json.dumpb(payload)
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def _error_body(message: str, param: str | None, error_type: str = "invalid_request_error") -> dict[str, Any]:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
@@ -34,17 +34,14 @@ from ..schemas import get_codec
 from . import hooks as _hooks
 from . import responses_state as _responses_state
 from .body import read_body
+from .settings import Settings
 from .subrequest import Answer, call, loads, upstream_path
-
-if TYPE_CHECKING:
-    from .._middleware import TranslateMiddleware
 
 logger = logging.getLogger("asgi_translate")
 
 HEADER = b"x-asgi-translate-token-count"
 #: Where each client schema counts tokens, relative to its route's path.
 SUFFIX: dict[SchemaName, str] = {"messages": "/count_tokens", "responses": "/input_tokens"}
-TokenCounter = Callable[[Request], "int | Awaitable[int]"]
 
 #: What each native endpoint reads; the rest of a rendered request is not theirs to see.
 _NATIVE_FIELDS: dict[SchemaName, frozenset[str]] = {
@@ -99,7 +96,20 @@ def _size(part: Part) -> tuple[int, int]:
 # -- serving a count ---------------------------------------------------------------------------
 
 
-async def answer(config: TranslateMiddleware, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
+class TokenCountEndpoint:
+    """``POST <messages path>/count_tokens`` or ``<responses path>/input_tokens`` of one route."""
+
+    __slots__ = ("settings", "route")
+
+    def __init__(self, settings: Settings, route: Route) -> None:
+        self.settings = settings
+        self.route = route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await answer(self.settings, self.route, scope, receive, send)
+
+
+async def answer(config: Settings, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
     """Answer one counting request in the client's schema."""
     client = get_codec(route.client)
     try:
@@ -115,7 +125,7 @@ async def answer(config: TranslateMiddleware, route: Route, scope: Scope, receiv
     await _send_json(send, 200, payload, [(HEADER, b"exact" if exact else b"estimate")])
 
 
-async def _parse(config: TranslateMiddleware, route: Route, scope: Scope, receive: Receive) -> tuple[Request, Context]:
+async def _parse(config: Settings, route: Route, scope: Scope, receive: Receive) -> tuple[Request, Context]:
     raw = await read_body(receive, config.max_body_size)
     try:
         body = _json.loads_object(raw)
@@ -143,9 +153,7 @@ async def _parse(config: TranslateMiddleware, route: Route, scope: Scope, receiv
     return request, ctx
 
 
-async def _count(
-    config: TranslateMiddleware, route: Route, scope: Scope, request: Request, ctx: Context
-) -> tuple[int, bool]:
+async def _count(config: Settings, route: Route, scope: Scope, request: Request, ctx: Context) -> tuple[int, bool]:
     """(count, exact); raises TranslateError for an upstream error worth showing the client."""
     rendered = get_codec(route.upstream).render_request(request, ctx)
     if route.upstream == "chat":
@@ -157,7 +165,7 @@ async def _count(
     return await _estimate(config, request), False
 
 
-async def _native(config: TranslateMiddleware, route: Route, scope: Scope, rendered: dict[str, Any]) -> int | None:
+async def _native(config: Settings, route: Route, scope: Scope, rendered: dict[str, Any]) -> int | None:
     """The upstream's own counting endpoint; None when it has none (404/405)."""
     fields = _NATIVE_FIELDS[route.upstream]
     body = _json.dumpb({key: value for key, value in rendered.items() if key in fields})
@@ -170,7 +178,7 @@ async def _native(config: TranslateMiddleware, route: Route, scope: Scope, rende
     return _int_field(got, "input_tokens")
 
 
-async def _tokenize(config: TranslateMiddleware, scope: Scope, rendered: dict[str, Any]) -> int | None:
+async def _tokenize(config: Settings, scope: Scope, rendered: dict[str, Any]) -> int | None:
     """vLLM's ``POST /tokenize`` (at the server's root, beside ``/v1``); None when absent or failing."""
     body: dict[str, Any] = {"model": rendered["model"], "messages": rendered["messages"]}
     if rendered.get("tools"):
@@ -187,7 +195,7 @@ async def _tokenize(config: TranslateMiddleware, scope: Scope, rendered: dict[st
     return _int_field(got, "count")
 
 
-async def _remote_tokenize(config: TranslateMiddleware, scope: Scope, body: dict[str, Any]) -> Answer:
+async def _remote_tokenize(config: Settings, scope: Scope, body: dict[str, Any]) -> Answer:
     import httpx
 
     remote = config.remote
@@ -210,7 +218,7 @@ def _int_field(got: Answer, name: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-async def _estimate(config: TranslateMiddleware, request: Request) -> int:
+async def _estimate(config: Settings, request: Request) -> int:
     counter = config.token_counter
     if counter is not estimate_tokens:
         try:

@@ -10,12 +10,30 @@ directly.
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
-from ..schemas import StreamDecoder, StreamEncoder
 from .canonical import Finish, StreamError, StreamEvent
-from .sse import SSEDecoder
+from .sse import ServerSentEvent, SSEDecoder
 
 logger = logging.getLogger("asgi_translate")
+
+
+class StreamDecoder(Protocol):
+    """Upstream SSE events in, canonical events out; one instance per request."""
+
+    def decode(self, event: ServerSentEvent) -> list[StreamEvent]: ...
+
+    def flush(self) -> list[StreamEvent]:
+        """The upstream stream ended. Emit what is still owed: block stops and a ``Finish`` when
+        the stream ended cleanly, a ``StreamError`` when it was cut before its terminator."""
+        ...
+
+
+class StreamEncoder(Protocol):
+    """Canonical events in, client SSE bytes out; one instance per request. After a ``Finish``
+    or ``StreamError`` it has written its terminator and ignores anything further."""
+
+    def encode(self, event: StreamEvent) -> bytes: ...
 
 
 class StreamTranslator:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 SchemaName = Literal["chat", "messages", "responses"]
 SCHEMAS: tuple[SchemaName, ...] = get_args(SchemaName)
@@ -51,3 +52,11 @@ def default_routes(upstream: SchemaName, prefix: str = "") -> list[Route]:
         for client in SCHEMAS
         if client != upstream
     ]
+
+
+def route_path(scope: MutableMapping[str, Any]) -> str:
+    """The path under the app's mount point: Starlette's ``Mount`` keeps the full ``path`` and
+    names the mount in ``root_path``. Routes are matched against this."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root + "/") else path

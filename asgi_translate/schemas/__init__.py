@@ -10,31 +10,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from .._hub.canonical import Request, Response, StreamEvent
+from .._hub.canonical import Request, Response
 from .._hub.context import Context
 from .._hub.errors import ErrorInfo
+from .._hub.pipeline import StreamDecoder, StreamEncoder
 from .._hub.routes import SchemaName
-from .._hub.sse import ServerSentEvent
-
-
-class StreamDecoder(Protocol):
-    """Upstream SSE events in, canonical events out; one instance per request."""
-
-    def decode(self, event: ServerSentEvent) -> list[StreamEvent]: ...
-
-    def flush(self) -> list[StreamEvent]:
-        """The upstream stream ended. Emit what is still owed: block stops and a ``Finish`` when
-        the stream ended cleanly, a ``StreamError`` when it was cut before its terminator."""
-        ...
-
-
-class StreamEncoder(Protocol):
-    """Canonical events in, client SSE bytes out; one instance per request. After a ``Finish``
-    or ``StreamError`` it has written its terminator and ignores anything further."""
-
-    def encode(self, event: StreamEvent) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +58,6 @@ def _load(name: str) -> Codec:
     from .openai_responses import CODEC as responses
 
     return responses
+
+
+__all__ = ["Codec", "StreamDecoder", "StreamEncoder", "get_codec"]

@@ -1,0 +1,357 @@
+"""The translated exchange: one request rewritten into the upstream's schema on ``receive`` and
+its answer rewritten back on ``send``, JSON whole and SSE frame by frame.
+
+The shape follows Starlette's GZipMiddleware: :class:`ExchangeEndpoint` is built once per route
+and holds only configuration; every request gets a :class:`_Responder` that wraps ``receive``
+and ``send`` and owns all per-request state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from starlette.types import Message, Receive, Scope, Send
+
+from .._hub import json as _json
+from .._hub import losses as _losses
+from .._hub.canonical import StreamError
+from .._hub.context import Context
+from .._hub.errors import ErrorInfo, RequestTranslationError, TranslateError, type_for_status
+from .._hub.pipeline import StreamTranslator, logger
+from .._hub.routes import Route
+from ..schemas import Codec, get_codec
+from . import hooks as _hooks
+from . import responses_state as _responses_state
+from .body import read_body
+from .exchange_log import CLIENT_DISCONNECTED, ExchangeLog, request_id_from
+from .settings import Settings
+
+# Upstream error bodies and JSON responses are buffered whole; an answer larger than this is
+# not a chat completion but a misbehaving upstream.
+MAX_RESPONSE_SIZE = 64 * 1024 * 1024
+
+
+class ExchangeEndpoint:
+    """``POST`` to a translated route: one :class:`_Responder` per request, observed by the
+    ``on_exchange`` hook when there is one."""
+
+    __slots__ = ("settings", "route")
+
+    def __init__(self, settings: Settings, route: Route) -> None:
+        self.settings = settings
+        self.route = route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        responder = _Responder(self.settings, self.route)
+        if self.settings.on_exchange is None:
+            await responder(scope, receive, send)
+        else:
+            await _hooks.observe(responder, self.settings.on_exchange, scope, receive, send)
+
+
+class _Responder:
+    """One translated exchange: request rewrite on ``receive``, response rewrite on ``send``."""
+
+    __slots__ = (
+        "config",
+        "route",
+        "client",
+        "upstream",
+        "send",
+        "context",
+        "status",
+        "headers",
+        "mode",
+        "buffer",
+        "translator",
+        "started",
+        "finished",
+        "state",
+        "encoder",
+        "log",
+    )
+
+    def __init__(self, config: Settings, route: Route) -> None:
+        self.config = config
+        self.route = route
+        self.client: Codec = get_codec(route.client)
+        self.upstream: Codec = get_codec(route.upstream)
+        self.status = 200
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.mode = ""  # "stream" | "json" | "error", decided at http.response.start
+        self.buffer = bytearray()
+        self.translator: StreamTranslator | None = None
+        self.started = False  # http.response.start sent to the client
+        self.finished = False  # final http.response.body sent to the client
+        self.state: _responses_state.PendingResponse | None = None  # Responses clients only
+        self.encoder: Any = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.send = send
+        route = self.route
+        self.log = ExchangeLog(request_id_from(scope["headers"]), route.path, route.client, route.upstream)
+        try:
+            await self._exchange(scope, receive)
+        finally:  # one line per exchange, whatever way it ended
+            if self.translator is not None:
+                self.log.frames_in = self.translator.frames_in
+            context: Context | None = getattr(self, "context", None)  # unset when the request did not parse
+            if context is not None:
+                self.log.losses = context.request.losses
+            self.log.emit()
+
+    async def _exchange(self, scope: Scope, receive: Receive) -> None:
+        try:
+            body = await self._translate_request(scope, receive)
+        except TranslateError as exc:
+            await self._send_error(exc.to_info())
+            return
+        except Exception:  # a bug of ours on odd input must still answer in the client's envelope
+            logger.exception("asgi_translate: failed to translate a request")
+            await self._send_error(ErrorInfo(500, "api_error", "asgi_translate could not translate the request"))
+            return
+        length = len(body)
+        pending = [body]  # delivered once, then dropped: a stream may last minutes, the body is done
+        del body
+
+        async def receive_translated() -> Message:
+            if pending:
+                return {"type": "http.request", "body": pending.pop(), "more_body": False}
+            # Later calls reach the real receive, so http.disconnect gets to the inner app.
+            message = await receive()
+            if message["type"] == "http.disconnect" and not self.finished:
+                self.log.error = CLIENT_DISCONNECTED
+            return message
+
+        try:
+            await self.config.upstream_app(
+                self._upstream_scope(scope, length), receive_translated, self.send_translated
+            )
+        except Exception:
+            logger.exception("asgi_translate: upstream app raised")
+            await self._abort("the upstream application failed")
+            return
+        if not self.finished:
+            await self._abort("the upstream application returned without completing its response")
+
+    # -- request ------------------------------------------------------------------------------
+
+    async def _translate_request(self, scope: Scope, receive: Receive) -> bytes:
+        _check_content_type(scope["headers"])
+        raw = await read_body(receive, self.config.max_body_size)
+        try:
+            client_body = _json.loads_object(raw)
+        except ValueError as exc:
+            raise RequestTranslationError(f"Request body is not a valid JSON object: {exc}") from None
+        if self.route.client == "responses":  # replay previous_response_id's chain into input
+            store, ids = self.config.response_store, self.config.id_factory
+            client_body, self.state = await _responses_state.prepare(client_body, store, ids)
+        request = self.client.parse_request(client_body)
+        client_model = self.log.model = request.model
+        request.model = self.config.model_map(request.model)
+        request = await _hooks.apply_on_request(self.config.on_request, request)
+        self.context = Context(
+            request=request,
+            client_model=client_model,
+            client_body=client_body,
+            new_id=self.config.id_factory,
+            clock=self.config.clock,
+            default_max_tokens=self.config.max_tokens_for(request.model),
+        )
+        payload = self.upstream.render_request(request, self.context)
+        _losses.note_upstream_losses(request, self.route.client, self.route.upstream, payload)
+        if self.config.strict:
+            _losses.check_strict(request.losses)
+        self._release_conversation(client_body)
+        try:
+            return _json.dumpb(payload)
+        except (TypeError, ValueError, RecursionError):  # orjson stops at 255 levels, below its parser's 1024
+            raise RequestTranslationError("Request JSON is nested too deeply to forward") from None
+
+    def _release_conversation(self, client_body: dict[str, Any]) -> None:
+        """Once rendered, the conversation (often most of the request) is not read again: a stream
+        that lasts minutes should not hold it. Only a Responses client's settings are (its response
+        objects echo them), and the canonical request's other fields; an ``on_exchange`` hook is
+        shown the whole request, so with one the request is kept as it is."""
+        context = self.context
+        if self.route.client == "responses":
+            context.client_body = {k: v for k, v in client_body.items() if k != "input"}
+        else:
+            context.client_body = {}
+        request = context.request
+        if self.config.on_exchange is not None:
+            return
+        if self.config.on_request is None:  # nobody else has seen this object: empty it in place
+            request.messages, request.system, request.tools = [], [], []
+        else:  # an on_request hook may have kept a reference: leave its object whole
+            context.request = replace(request, messages=[], system=[], tools=[])
+
+    def _upstream_scope(self, scope: Scope, length: int) -> Scope:
+        path = _upstream_root(scope, self.config) + self.route.target_path
+        headers = [
+            (name, value)
+            for name, value in scope["headers"]
+            if name not in (b"content-length", b"content-type", b"accept-encoding", b"accept")
+        ]
+        headers += [
+            (b"content-length", str(length).encode()),
+            (b"content-type", b"application/json"),
+            # An inner GZipMiddleware would otherwise hand us compressed bytes to parse.
+            (b"accept-encoding", b"identity"),
+            (b"accept", b"text/event-stream" if self.context.request.stream else b"application/json"),
+        ]
+        if not any(name == b"x-request-id" for name, _ in headers):  # so upstream logs share our id
+            headers.append((b"x-request-id", self.log.request_id.encode()))
+        # The client's query string belongs to its schema (the Anthropic SDK's ?beta=true), not the upstream's.
+        return {**scope, "path": path, "raw_path": path.encode(), "query_string": b"", "headers": headers}
+
+    # -- response -----------------------------------------------------------------------------
+
+    async def send_translated(self, message: Message) -> None:
+        if self.finished:
+            return
+        if message["type"] == "http.response.body":
+            if self.translator is not None:  # once per upstream frame: the stream's hot path
+                await self._stream_body(message.get("body", b""), message.get("more_body", False))
+            else:
+                await self._body(message.get("body", b""), message.get("more_body", False))
+        elif message["type"] == "http.response.start":
+            await self._start(message)
+
+    async def _start(self, message: Message) -> None:
+        self.status = message["status"]
+        self.headers = [(k.lower(), v) for k, v in message.get("headers", [])]
+        named = dict(self.headers)  # Anthropic's request-id first: its envelope carries that one
+        upstream_id = named.get(b"request-id") or named.get(b"x-request-id") or b""
+        self.log.upstream_request_id = upstream_id.decode("latin-1")
+        content_type = next((v for k, v in self.headers if k == b"content-type"), b"")
+        if not 200 <= self.status < 300:
+            self.mode = "error"
+        elif content_type.startswith(b"text/event-stream"):
+            self.mode = "stream"
+            self.encoder = self.client.encoder(self.context)
+            self.translator = StreamTranslator(self.upstream.decoder(self.context), self.encoder)
+            await self._send_start(self.status, b"text/event-stream", None)
+            self.headers = []  # sent; a stream never starts a response again
+        else:
+            self.mode = "json"
+
+    async def _stream_body(self, chunk: bytes, more_body: bool) -> None:
+        translator = self.translator
+        assert translator is not None
+        out = translator.feed(chunk) if chunk else b""
+        if more_body and not translator.done:  # nearly every frame: what _send_body does, inline
+            if out:
+                log = self.log
+                log.bytes_out += len(out)
+                log.frames_out += out.count(b"\n\n")
+                await self.send({"type": "http.response.body", "body": out, "more_body": True})
+            return
+        if not more_body:
+            out += translator.finish()
+        if self.state is not None and translator.done:  # stored before the client can chain
+            await self.state.remember(getattr(self.encoder, "final_response", None))
+        if not more_body:
+            await self._send_body(out, more_body=False)
+        elif out:
+            await self._send_body(out, more_body=True)
+
+    async def _body(self, chunk: bytes, more_body: bool) -> None:
+        self.buffer += chunk
+        if len(self.buffer) > MAX_RESPONSE_SIZE:
+            await self._abort("the upstream response is too large to translate")
+        elif not more_body:
+            await (self._finish_json() if self.mode == "json" else self._finish_error())
+
+    async def _finish_json(self) -> None:
+        try:
+            response = self.upstream.parse_response(_json.loads_object(bytes(self.buffer)))
+            response.model = self.context.client_model
+            payload = self.client.render_response(response, self.context)
+        except Exception:
+            logger.exception("asgi_translate: failed to translate an upstream JSON response")
+            error = ErrorInfo(502, "api_error", "asgi_translate could not translate the upstream response")
+            await self._send_error(error)
+            return
+        if self.state is not None:
+            await self.state.remember(payload)
+        await self._send_json(self.status, payload)
+
+    async def _finish_error(self) -> None:
+        try:
+            error = self.upstream.parse_error(self.status, bytes(self.buffer))
+        except Exception:  # still an envelope, whatever the upstream sent
+            logger.exception("asgi_translate: failed to parse an upstream error body")
+            error = ErrorInfo(self.status, type_for_status(self.status), f"upstream returned HTTP {self.status}")
+        await self._send_error(error)
+
+    async def _abort(self, message: str) -> None:
+        """The upstream failed (exception, early return): end the exchange in the client's form."""
+        if self.finished:
+            return
+        self.log.error = self.log.error or "upstream_failed"
+        if self.mode == "stream" and self.translator is not None:
+            await self._send_body(self.translator.fail(StreamError("api_error", message, 502)), more_body=False)
+        elif not self.started:
+            await self._send_error(ErrorInfo(502, "api_error", message))
+        else:  # pragma: no cover - JSON responses are sent whole, so never half-started
+            await self._send_body(b"", more_body=False)
+
+    # -- writing to the client ----------------------------------------------------------------
+
+    async def _send_error(self, error: ErrorInfo) -> None:
+        self.log.error = error.type
+        if error.request_id is None:  # Anthropic's envelope names it: the upstream's id, else ours
+            error.request_id = self.log.upstream_request_id or self.log.request_id
+        status, payload = self.client.render_error(error)
+        await self._send_json(status, payload)
+
+    async def _send_json(self, status: int, payload: dict[str, Any]) -> None:
+        body = _json.dumpb(payload)
+        await self._send_start(status, b"application/json", len(body))
+        await self._send_body(body, more_body=False)
+
+    async def _send_start(self, status: int, content_type: bytes, length: int | None) -> None:
+        kept = [(k, v) for k, v in self.headers if k not in _REPLACED_HEADERS]
+        kept.append((b"content-type", content_type))
+        context: Context | None = getattr(self, "context", None)  # unset when the request did not parse
+        kept += _losses.headers(context.request.losses if context is not None else None)
+        if not any(k == b"x-request-id" for k, _ in kept):  # the upstream's own id wins when it sent one
+            kept.append((b"x-request-id", self.log.request_id.encode()))
+        self.log.status = status
+        if length is not None:
+            kept.append((b"content-length", str(length).encode()))
+        else:
+            kept.append((b"cache-control", b"no-cache"))
+        self.started = True
+        await self.send({"type": "http.response.start", "status": status, "headers": kept})
+
+    async def _send_body(self, body: bytes, *, more_body: bool) -> None:
+        self.finished = not more_body
+        self.log.sent(body, stream=self.mode == "stream")
+        await self.send({"type": "http.response.body", "body": body, "more_body": more_body})
+
+
+# Headers that describe the upstream's body, not ours.
+_REPLACED_HEADERS = frozenset(
+    {b"content-type", b"content-length", b"content-encoding", b"transfer-encoding", b"cache-control", b"etag"}
+)
+
+
+def _check_content_type(headers: list[tuple[bytes, bytes]]) -> None:
+    """Bodies are JSON: a missing content-type is accepted (curl-style clients), a JSON one
+    (``application/json``, ``application/*+json``) too, anything else (a form, plain text) is a 400
+    that says what to send, rather than a confusing JSON parse error."""
+    for name, value in headers:
+        if name.lower() == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+            if media and media != b"application/json" and not media.endswith(b"+json"):
+                shown = media.decode("latin-1")[:100]
+                raise RequestTranslationError(f"Content-Type must be application/json, got {shown!r}")
+            return
+
+
+def _upstream_root(scope: Scope, config: Settings) -> str:
+    """A wrapped app mounted with us routes below the same mount point; a remote maps paths itself."""
+    return "" if config.remote is not None else scope.get("root_path", "")
