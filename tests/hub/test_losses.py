@@ -17,7 +17,7 @@ from asgi_translate._hub.routes import SchemaName
 from asgi_translate.schemas import get_codec
 from asgi_translate.testing import FakeModel
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 USER: Any = [{"role": "user", "content": "hi"}]
 BASE: dict[str, dict[str, Any]] = {
     "chat": {"model": "m", "messages": USER},

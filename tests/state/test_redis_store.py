@@ -31,7 +31,7 @@ import redis.asyncio
 
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # How long a failing call may take at most: the store's timeout plus scheduling slack.
 TIMEOUT = 0.3
 BOUND = TIMEOUT + 1.0
