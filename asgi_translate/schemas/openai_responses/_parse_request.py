@@ -1,7 +1,7 @@
 """A Responses client's request JSON -> canonical request.
 
 ``parse_request`` reads what a Responses client (Codex CLI, the Agents SDK, the ``openai`` SDK)
-sends; :mod:`.request_render` writes requests for a Responses upstream. The state fields
+sends; :mod:`._render_request` writes requests for a Responses upstream. The state fields
 (``store``, ``previous_response_id``) are not canonical: :mod:`asgi_translate._endpoints.responses_state`
 expands them before this module sees the body.
 """
