@@ -30,9 +30,11 @@ The pieces, each usable alone::
   ``"responses"`` (``/responses``) or ``"messages"`` (``/messages``, ``/messages/count_tokens``), JSON
   or SSE as the request asks, plus ``GET /models``. Each model request takes the next :class:`Turn` of
   the script (text, tool calls, reasoning) or, for a turn that is a :class:`Failure`, answers that
-  status and body. Requests for which ``side(body)`` is true (a client's title or quota side calls) get
-  ``side_reply`` and do not consume the script. Every request is recorded (``requests``; the scripted
-  ones also in ``turn_requests``, the side ones in ``side_requests``). When the script runs out the
+  status and body. Like a real server it answers 400 to a conversation holding a tool result that
+  answers no tool call of it (:func:`unpaired_tool_result`). Requests for which ``side(body)`` is
+  true (a client's title or quota side calls) get ``side_reply`` and do not consume the script.
+  Every request is recorded (``requests``; the scripted ones also in ``turn_requests``, the side
+  ones in ``side_requests``). When the script runs out the
   upstream answers 500 in its schema's error envelope, so a client that loops fails visibly.
 - :func:`client_binary`: ``$ASGI_TRANSLATE_CLIENTS/node_modules/.bin/NAME`` (default: the repo's
   ``.clients``, where ``.ci/run`` installs the pinned packages). Missing: the test is skipped, or fails
@@ -383,20 +385,27 @@ class ScriptedUpstream:
             else:
                 self.turn_requests.append(request)
                 return self._error(500, f"the scripted upstream has no turn left (request {len(self.turn_requests)})")
+        return self._answer(turn, body)
+
+    def _answer(self, turn: Turn | Failure, body: dict[str, Any]) -> _Response:
         if isinstance(turn, Failure):
             return _json_reply(turn.status, dict(turn.body))
+        unpaired = unpaired_tool_result(self.schema, body)
+        if unpaired is not None:  # what real servers answer to a tool result without its call
+            return self._error(400, f"tool result {unpaired!r} does not answer a tool call of the conversation")
         model = str(body.get("model", "scripted-model"))
         number = len(self.requests)
+        stream = bool(body.get("stream"))
         if self.schema == "chat":
-            if body.get("stream"):
+            if stream:
                 include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
                 return 200, "text/event-stream", chat_stream(turn, model, number, include_usage)
             return _json_reply(200, chat_json(turn, model, number))
         if self.schema == "responses":
-            if body.get("stream"):
+            if stream:
                 return 200, "text/event-stream", responses_stream(turn, model, number)
             return _json_reply(200, responses_json(turn, model, number, "completed"))
-        if body.get("stream"):
+        if stream:
             return 200, "text/event-stream", messages_stream(turn, model, number)
         return _json_reply(200, messages_json(turn, model, number))
 
@@ -417,6 +426,41 @@ class ScriptedUpstream:
             return _json_reply(status, {"type": "error", "error": {"type": kind, "message": message}})
         kind = "invalid_request_error" if status == 404 else "server_error"
         return _json_reply(status, {"error": {"message": message, "type": kind, "param": None, "code": None}})
+
+
+def unpaired_tool_result(schema: Schema, body: dict[str, Any]) -> str | None:
+    """The id of the first tool result in ``body`` that answers no earlier tool call, if any: vLLM,
+    OpenAI and Anthropic all refuse such a conversation with a 400."""
+    calls: set[Any] = set()
+    for kind, call_id in _tool_events(schema, body):
+        if kind == "call":
+            calls.add(call_id)
+        elif call_id not in calls:
+            return str(call_id)
+    return None
+
+
+def _tool_events(schema: Schema, body: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """("call" | "result", id) for each tool call and result of the conversation, in order."""
+    if schema == "chat":
+        for message in body.get("messages") or []:
+            yield from (("call", call.get("id")) for call in message.get("tool_calls") or [])
+            if message.get("role") == "tool":
+                yield "result", message.get("tool_call_id")
+    elif schema == "responses":
+        items = body.get("input")
+        for item in items if isinstance(items, list) else []:
+            kind = {"function_call": "call", "function_call_output": "result"}.get(item.get("type"))
+            if kind:
+                yield kind, item.get("call_id")
+    else:
+        for message in body.get("messages") or []:
+            content = message.get("content")
+            for block in content if isinstance(content, list) else []:
+                if block.get("type") == "tool_use":
+                    yield "call", block.get("id")
+                elif block.get("type") == "tool_result":
+                    yield "result", block.get("tool_use_id")
 
 
 def _json_reply(status: int, payload: Any) -> _Response:
