@@ -1,9 +1,16 @@
 """A remote LLM server as "just another ASGI app", so remote and in-process upstreams share the
 middleware's one response-rewriting path.
 
-:class:`HTTPXUpstream` forwards each HTTP request to ``base_url`` with httpx, streaming both bodies,
-and maps the few things that differ between a client and the remote: the path prefix, the auth
-header convention, and which headers may cross. Failures that happen before the remote answered
+:class:`HTTPXUpstream` forwards each HTTP request to ``base_url``, streaming both bodies, and maps
+the few things that differ between a client and the remote: the path prefix, the auth header
+convention, and which headers may cross.
+
+Its API is httpx's (``client=httpx.AsyncClient(...)``, ``httpx.Timeout``), and a caller's client
+is used as it is. The pool it opens itself carries the bytes with aiohttp when that is installed
+(``asgi-translate[aiohttp]``): on the capacity benchmark (benchmarks/README.md) an aiohttp
+passthrough costs a tenth of the CPU per stream of an httpx one (httpcore's pool and per-chunk
+layers) and half of httpx over httpx-aiohttp's transport, so the bytes skip httpx's objects
+entirely. ``ASGI_TRANSLATE_HTTP=httpx`` forces httpx. Failures that happen before the remote answered
 are answered here, in the upstream schema's own error envelope (502 unreachable, 504 timed out), so
 the middleware translates them to the client's envelope like any other upstream error; a failure
 mid-stream ends the body early, which the middleware reports as its schema's stream failure.
@@ -14,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import anyio
@@ -23,6 +31,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ._hub.errors import ErrorInfo, UpstreamError
 from ._hub.json import dumpb
 from ._hub.routes import Route, SchemaName, check_schema
+
+if TYPE_CHECKING:
+    import aiohttp
 
 logger = logging.getLogger("asgi_translate")
 
@@ -43,6 +54,22 @@ _HOP_BY_HOP_AND_SERVER = _HOP_BY_HOP | {"date", "server"}
 _DROPPED_RESPONSE_HEADERS = _HOP_BY_HOP_AND_SERVER | {"content-length", "content-encoding"}
 _FORWARDED_REQUEST_HEADERS = frozenset({"accept", "content-type", "content-length", "user-agent"})
 _FORWARDED_REQUEST_HEADERS |= {"x-request-id", "request-id", "idempotency-key", "traceparent", "tracestate"}
+# One pool for every concurrent stream: httpx's default (100 connections) would queue the 101st.
+_MAX_CONNECTIONS = 1000
+
+
+def default_transport() -> str:
+    """``"aiohttp"`` when it is importable (and not overridden by ``ASGI_TRANSLATE_HTTP=httpx``)."""
+    forced = os.environ.get("ASGI_TRANSLATE_HTTP", "").strip().lower()
+    if forced in ("httpx", "aiohttp"):
+        return forced
+    if forced:
+        raise ValueError(f"ASGI_TRANSLATE_HTTP={forced!r}: expected 'httpx' or 'aiohttp'")
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError:
+        return "httpx"
+    return "aiohttp"
 
 
 class HTTPXUpstream:
@@ -54,9 +81,10 @@ class HTTPXUpstream:
     ``x-api-key`` and ``anthropic-version``; the OpenAI schemas: ``Authorization: Bearer``) and
     its error envelope. ``api_key`` (or the environment variable named by ``api_key_env``, read
     per request) replaces whatever key the client sent. Pass ``client`` to share your own
-    ``httpx.AsyncClient`` (you close it); otherwise one pooled client is opened on first use and
-    closed on ASGI lifespan shutdown or :meth:`aclose`. ``total_timeout`` bounds a whole
-    exchange, streaming included; ``timeout`` is httpx's per-phase timeout.
+    ``httpx.AsyncClient`` (you close it); otherwise one pool is opened on first use and closed on
+    ASGI lifespan shutdown or :meth:`aclose`: aiohttp's when it is installed, else httpx's
+    (``transport`` picks one; :func:`default_transport` says which by default). ``total_timeout``
+    bounds a whole exchange, streaming included; ``timeout`` is httpx's per-phase timeout.
     """
 
     def __init__(
@@ -70,6 +98,7 @@ class HTTPXUpstream:
         api_key: str | None = None,
         api_key_env: str | None = None,
         forward_headers: Iterable[str] = (),
+        transport: str | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -86,6 +115,12 @@ class HTTPXUpstream:
         self._forwarded = _FORWARDED_REQUEST_HEADERS | {name.lower() for name in forward_headers}
         self._client = client
         self._owns_client = client is None
+        #: What carries the bytes: a caller's httpx client, else our own pool of this kind.
+        self.transport = "httpx" if client is not None else (transport or default_transport())
+        if self.transport not in ("httpx", "aiohttp"):
+            raise ValueError(f"transport={self.transport!r}: expected 'httpx' or 'aiohttp'")
+        self._session: aiohttp.ClientSession | None = None
+        self._proxy: str | None = None
 
     def __repr__(self) -> str:  # never show the key
         return f"HTTPXUpstream({self.display_origin + self.prefix!r}, upstream={self.upstream!r})"
@@ -96,16 +131,38 @@ class HTTPXUpstream:
     def client(self) -> httpx.AsyncClient:
         """The pooled client, opened on first use."""
         if self._client is None:
-            # httpx's default pool (100 connections) would queue the 101st concurrent stream.
-            limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+            limits = httpx.Limits(max_connections=_MAX_CONNECTIONS, max_keepalive_connections=100)
             self._client = httpx.AsyncClient(timeout=self.timeout, limits=limits, follow_redirects=False)
         return self._client
 
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The aiohttp pool, opened on first use (inside the event loop, as aiohttp wants)."""
+        if self._session is None:
+            import aiohttp
+
+            connector = aiohttp.TCPConnector(limit=_MAX_CONNECTIONS, limit_per_host=0)
+            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+            self._proxy = _env_proxy(self.origin)
+        return self._session
+
     async def aclose(self) -> None:
-        """Close the pooled client if this upstream opened it (a caller's client stays open)."""
+        """Close the pool if this upstream opened it (a caller's client stays open)."""
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
         if self._owns_client and self._client is not None:
             client, self._client = self._client, None
             await client.aclose()
+
+    def aiohttp_timeout(self) -> aiohttp.ClientTimeout:
+        """httpx's per-phase timeout in aiohttp's terms (aiohttp has no write timeout)."""
+        import aiohttp
+
+        t = self.timeout
+        # aiohttp's ``connect`` is the wait for a pooled connection plus connecting, httpx's pool + connect.
+        pooled = None if t.pool is None or t.connect is None else t.pool + t.connect
+        return aiohttp.ClientTimeout(total=None, connect=pooled, sock_connect=t.connect, sock_read=t.read)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -198,6 +255,20 @@ class HTTPXUpstream:
         return status, self.scrub(dumpb(payload))
 
 
+def _env_proxy(origin: str) -> str | None:
+    """The proxy the environment names for ``origin`` (``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``ALL_PROXY``, unless ``NO_PROXY`` covers its host), read once when the pool opens, as httpx
+    reads it when a client is made. aiohttp's own ``trust_env`` would read it, and ``.netrc``
+    from disk, on every request."""
+    from urllib.request import getproxies, proxy_bypass
+
+    parts = urlsplit(origin)
+    if proxy_bypass(parts.hostname or ""):
+        return None
+    proxies = getproxies()
+    return proxies.get(parts.scheme) or proxies.get("all")
+
+
 def connection_listed(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[str]:
     """The header names a ``Connection`` header lists: hop-by-hop for that one connection, so a
     proxy removes them besides the fixed list (RFC 9110 section 7.6.1)."""
@@ -229,6 +300,10 @@ def remote_upstream(
         timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
         api_key=api_key,
     )
+
+
+#: A request body: none, whole, or streamed as it arrives.
+_Body = bytes | AsyncIterator[bytes] | None
 
 
 class _Exchange:
@@ -271,30 +346,77 @@ class _Exchange:
 
     async def _forward(self) -> None:
         upstream = self.upstream
-        has_body = any(name in (b"content-length", b"transfer-encoding") for name, _ in self.scope["headers"])
-        if not has_body:  # a GET: no chunked empty body; receive() is the watcher's from the start
-            self.body_sent.set()
-        request = upstream.client.build_request(
-            self.scope["method"],
-            upstream.url_for(self.scope),
-            headers=upstream.headers_for(self.scope),
-            content=self._request_body() if has_body else None,
-        )
+        body = await self._request_body()
+        url, headers = upstream.url_for(self.scope), upstream.headers_for(self.scope)
+        if upstream.transport == "aiohttp":
+            await self._forward_aiohttp(url, headers, body)
+        else:
+            await self._forward_httpx(url, headers, body)
+
+    async def _forward_httpx(self, url: str, headers: list[tuple[str, str]], body: _Body) -> None:
+        client = self.upstream.client
+        request = client.build_request(self.scope["method"], url, headers=headers, content=body)
         try:
-            response = await upstream.client.send(request, stream=True)
+            response = await client.send(request, stream=True)
         except httpx.TimeoutException as exc:
             raise UpstreamError(f"{self._where()} timed out ({type(exc).__name__})", status=504) from None
         except httpx.HTTPError as exc:
             raise UpstreamError(f"Could not reach {self._where()}: {type(exc).__name__}: {exc}", status=502) from None
         try:
-            await self._relay(response)
+            await self._relay(response.status_code, response.headers.raw, response.aiter_bytes(), httpx.HTTPError)
         finally:
             # Shielded: after a client disconnect this runs cancelled, and an unclosed response
             # would leave the remote generating into a pooled connection.
             with anyio.CancelScope(shield=True):
                 await response.aclose()
 
-    async def _request_body(self) -> AsyncIterator[bytes]:
+    async def _forward_aiohttp(self, url: str, headers: list[tuple[str, str]], body: _Body) -> None:
+        import aiohttp
+
+        upstream = self.upstream
+        try:
+            response = await upstream.session.request(
+                self.scope["method"],
+                url,
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+                timeout=upstream.aiohttp_timeout(),
+                proxy=upstream._proxy,
+            )
+        except TimeoutError as exc:  # aiohttp's own timeouts are TimeoutErrors too
+            raise UpstreamError(f"{self._where()} timed out ({type(exc).__name__})", status=504) from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"Could not reach {self._where()}: {type(exc).__name__}: {exc}", status=502) from None
+        try:
+            # A cut or a stall past the read timeout mid-stream: a ClientError or a TimeoutError.
+            errors = (aiohttp.ClientError, TimeoutError)
+            await self._relay(response.status, response.raw_headers, response.content.iter_any(), errors)
+        finally:
+            # A response read to its end goes back to the pool; one cut short (the client left,
+            # an error) closes its connection, which is what stops the remote generating.
+            if response.content.at_eof():
+                response.release()
+            else:
+                response.close()
+
+    async def _request_body(self) -> _Body:
+        """The body whole when it came in one message (nearly always: the middleware hands a
+        translated body over at once), else a stream of it; ``None`` for a request without one."""
+        if not any(name in (b"content-length", b"transfer-encoding") for name, _ in self.scope["headers"]):
+            self.body_sent.set()  # a GET: no chunked empty body; receive() is the watcher's from the start
+            return None
+        message = await self.receive()
+        if message["type"] == "http.disconnect":
+            raise UpstreamError("The client disconnected while sending its request")
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body", False):
+            self.body_sent.set()
+            return body
+        return self._rest_of_body(body)
+
+    async def _rest_of_body(self, first: bytes) -> AsyncIterator[bytes]:
+        yield first
         more = True
         while more:
             message = await self.receive()
@@ -304,33 +426,39 @@ class _Exchange:
             yield message.get("body", b"")
         self.body_sent.set()
 
-    async def _relay(self, response: httpx.Response) -> None:
+    async def _relay(
+        self,
+        status: int,
+        raw_headers: Iterable[tuple[bytes, bytes]],
+        chunks: AsyncIterator[bytes],
+        errors: type[Exception] | tuple[type[Exception], ...],
+    ) -> None:
+        headers = list(raw_headers)
         # Without content-encoding the bytes we relay are the bytes counted: keep the length.
-        dropped = _DROPPED_RESPONSE_HEADERS if "content-encoding" in response.headers else _HOP_BY_HOP_AND_SERVER
-        dropped |= connection_listed(response.headers.raw)
-        headers = [
-            (name, value) for name, value in response.headers.raw if name.decode("latin-1").lower() not in dropped
-        ]
-        if response.status_code >= 400:
-            body = await self._read_error(response)
+        encoded = any(name.lower() == b"content-encoding" for name, _ in headers)
+        dropped = (_DROPPED_RESPONSE_HEADERS if encoded else _HOP_BY_HOP_AND_SERVER) | connection_listed(headers)
+        headers = [(name, value) for name, value in headers if name.decode("latin-1").lower() not in dropped]
+        if status >= 400:
+            body = await self._read_error(chunks)
             headers = [(name, value) for name, value in headers if name.lower() != b"content-length"]
             headers.append((b"content-length", str(len(body)).encode()))
-            await self._start(response.status_code, headers)
+            await self._start(status, headers)
             await self.send({"type": "http.response.body", "body": body, "more_body": False})
             return
-        await self._start(response.status_code, headers)
+        await self._start(status, headers)
+        send = self.send
         try:
-            async for chunk in response.aiter_bytes():
-                await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except httpx.HTTPError as exc:
+            async for chunk in chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except errors as exc:
             # Mid-stream: nothing left to answer with but an early end, which the middleware
             # turns into its schema's stream failure.
             logger.warning("asgi_translate: %s failed mid-response: %s", self._where(), type(exc).__name__)
-        await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def _read_error(self, response: httpx.Response) -> bytes:
+    async def _read_error(self, chunks: AsyncIterator[bytes]) -> bytes:
         body = bytearray()
-        async for chunk in response.aiter_bytes():
+        async for chunk in chunks:
             body += chunk
             if len(body) > _MAX_ERROR_BODY:
                 break

@@ -1,7 +1,8 @@
 """HTTPXUpstream: URL and header mapping, streaming relay, disconnects, timeouts, key hygiene.
 
 The mapping tests are pure. The rest run a FakeModel (the "remote") and the proxy under uvicorn
-on 127.0.0.1 so that bytes, disconnects and timeouts cross real sockets.
+on 127.0.0.1 so that bytes, disconnects and timeouts cross real sockets, once over each
+transport the upstream can open for itself (aiohttp, httpx: ``ASGI_TRANSLATE_HTTP``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,22 @@ from asgi_translate._hub.routes import SCHEMAS
 from asgi_translate._upstream import HTTPXUpstream, remote_upstream
 from asgi_translate.testing import FakeModel, demo_app
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("transport")]
+TRANSPORTS = ("aiohttp", "httpx")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test over real sockets runs on both transports (the SDK matrix, on the default one)."""
+    if metafunc.definition.get_closest_marker("slow") and "proxies" not in metafunc.fixturenames:
+        metafunc.parametrize("transport", TRANSPORTS, indirect=True)
+
+
+@pytest.fixture
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    name: str = getattr(request, "param", "aiohttp")
+    monkeypatch.setenv("ASGI_TRANSLATE_HTTP", name)
+    return name
+
 
 SECRET = "sk-configured-secret-0123456789"
 
