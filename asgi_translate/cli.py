@@ -4,24 +4,39 @@ With ``--upstream-url`` every schema the remote does not speak is translated to 
 and everything else (its native API, ``/v1/models``, ...) is proxied unchanged, so one base URL
 serves Chat Completions, Responses and Messages clients. Without it, a built-in deterministic
 demo model answers (:func:`asgi_translate.testing.demo_app`), so a fresh install answers ``curl``.
+
+``--workers N`` runs N uvicorn worker processes on one port, one event loop per core. Their
+app is built in each worker from the same options (:func:`worker_app`, which uvicorn imports by
+name), read from ``$ASGI_TRANSLATE_CLI_ARGS``.
+
+Logging costs nothing it is not asked for: one ``asgi_translate`` line per translated exchange at
+``info``, no access line unless ``--access-log``, and httpx's own per-request line only at ``debug``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from ._hub.routes import SCHEMAS, SchemaName
 from ._middleware import TranslateMiddleware
 from ._model_map import ModelMap
 from ._upstream import HTTPXUpstream
 
+if TYPE_CHECKING:
+    import uvicorn
+
 logger = logging.getLogger("asgi_translate")
+
+#: How the parent process hands its options to ``--workers`` processes (the command line, as JSON).
+ARGS_ENV = "ASGI_TRANSLATE_CLI_ARGS"
 
 _EPILOG = """\
 examples:
@@ -61,11 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
     add("--host", default="127.0.0.1", help="interface to listen on (default: %(default)s; 0.0.0.0 for all)")
     add("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
     add(
+        "--workers",
+        metavar="N",
+        type=_positive_int,
+        default=1,
+        help="worker processes sharing the port, one per core to use (default: %(default)s). More than one needs "
+        "--response-store redis://... (or an explicit 'memory', where no client chains Responses turns) unless the "
+        "upstream speaks Responses itself",
+    )
+    add(
         "--log-level",
         default="info",
         choices=["critical", "error", "warning", "info", "debug"],
-        help="uvicorn and asgi_translate log level (default: %(default)s)",
+        help="uvicorn and asgi_translate log level (default: %(default)s): info is one line per translated exchange; "
+        "debug adds httpx's own line per upstream request",
     )
+    add("--access-log", action="store_true", help="also log uvicorn's line per HTTP request (default: off)")
     add(
         "--api-key-env",
         metavar="NAME",
@@ -146,25 +172,71 @@ def build_app(args: argparse.Namespace) -> TranslateMiddleware:
     )
 
 
+def check_workers(args: argparse.Namespace) -> str | None:
+    """Why these options cannot run on several workers, or None. Responses state in one
+    process's memory would make ``previous_response_id`` a 404 whenever the next turn lands on
+    another worker: an intermittent failure that looks like the client's fault. So several
+    workers need a shared store, or the operator saying ``memory`` on purpose."""
+    if args.workers == 1 or args.response_store or args.upstream == "responses":
+        return None
+    return (
+        f"--workers {args.workers}: each worker would keep Responses state (previous_response_id) in its own "
+        "memory, so a conversation's next turn would fail on the other workers. Share it with --response-store "
+        "redis://host:6379/0 (or $ASGI_TRANSLATE_RESPONSE_STORE), or pass --response-store memory if no client "
+        "chains Responses turns"
+    )
+
+
+def configure_logging(args: argparse.Namespace) -> None:
+    """One line per translated exchange at info; httpx's per-request line only at debug."""
+    level = getattr(logging, args.log_level.upper())
+    logging.basicConfig(format="%(levelname)s:     %(message)s")  # a no-op where handlers exist already
+    logging.getLogger().setLevel(level)
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(level if level <= logging.DEBUG else max(level, logging.WARNING))
+
+
+def worker_app() -> TranslateMiddleware:
+    """The app of one ``--workers`` process, from the options the parent put in ``$ASGI_TRANSLATE_CLI_ARGS``."""
+    args = build_parser().parse_args(json.loads(os.environ[ARGS_ENV]))
+    configure_logging(args)
+    return build_app(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the proxy until SIGINT or SIGTERM; returns the exit status (0 after a signal)."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if args.upstream_url is None and (args.upstream or args.api_key_env):
         parser.error("--upstream and --api-key-env need --upstream-url (without it the demo model answers)")
     if args.api_key_env and not os.environ.get(args.api_key_env):
         parser.error(f"--api-key-env: the environment variable {args.api_key_env} is not set")
+    refusal = check_workers(args)
+    if refusal:
+        parser.error(refusal)
     try:
         import uvicorn
     except ImportError:  # pragma: no cover - depends on the installation
         parser.error('the command needs uvicorn: pip install "asgi-translate[cli]"')
     try:
-        app = build_app(args)
+        app = build_app(args)  # in the parent too, so that bad options fail here, once
     except (ValueError, ImportError) as exc:  # ImportError: --response-store redis:// without redis-py
         parser.error(str(exc))
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(message)s")
+    configure_logging(args)
+    if args.workers > 1 and args.response_store == "memory":
+        logger.warning(
+            "asgi-translate: --response-store memory with %d workers: Responses state is per worker", args.workers
+        )
     logger.info("asgi-translate: %s", _describe(args, app.remote))
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="on")
+    common: dict[str, Any] = dict(
+        host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log, lifespan="on"
+    )
+    if args.workers > 1:
+        os.environ[ARGS_ENV] = json.dumps(argv)  # spawned workers inherit the environment
+        config = uvicorn.Config("asgi_translate.cli:worker_app", factory=True, workers=args.workers, **common)
+        return _run_workers(config)
+    config = uvicorn.Config(app, **common)
     server = uvicorn.Server(config)
     # uvicorn re-raises the signal that stopped it once it has shut down, which would end the
     # process with a KeyboardInterrupt traceback (SIGINT) or status 143 (SIGTERM). A stop asked
@@ -176,6 +248,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0 if server.started else 1
+
+
+def _run_workers(config: uvicorn.Config) -> int:
+    """uvicorn's supervisor: binds the port once, starts the workers, restarts one that dies, and
+    stops them all on SIGINT or SIGTERM (status 0)."""
+    from uvicorn.supervisors import Multiprocess
+
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    return 0
 
 
 def _ignore_signal(signum: int, frame: FrameType | None) -> None:
