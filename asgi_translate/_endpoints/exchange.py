@@ -165,6 +165,8 @@ class _Responder:
             _losses.check_strict(request.losses)
         self._release_conversation(client_body)
         try:
+            if self.route.client == "responses":  # echoed in every response object: it must dump too
+                _json.dumpb(self.context.client_body)
             return _json.dumpb(payload)
         except (TypeError, ValueError, RecursionError):  # orjson stops at 255 levels, below its parser's 1024
             raise RequestTranslationError("Request JSON is nested too deeply to forward") from None

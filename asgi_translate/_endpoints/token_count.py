@@ -34,6 +34,7 @@ from ..schemas import get_codec
 from . import hooks as _hooks
 from . import responses_state as _responses_state
 from .body import read_body
+from .exchange_log import request_id_from
 from .settings import Settings
 from .subrequest import Answer, call, loads, upstream_path
 
@@ -116,13 +117,20 @@ async def answer(config: Settings, route: Route, scope: Scope, receive: Receive,
         request, ctx = await _parse(config, route, scope, receive)
         count, exact = await _count(config, route, scope, request, ctx)
     except TranslateError as exc:
-        status, payload = client.render_error(exc.to_info())
-        await _send_json(send, status, payload, [])
+        error = exc.to_info()
+    except Exception:  # a bug of ours on odd input still answers in the client's envelope
+        logger.exception("asgi_translate: failed to count tokens")
+        error = ErrorInfo(500, "api_error", "asgi_translate could not count the request's tokens")
+    else:
+        payload: dict[str, Any] = {"input_tokens": count}
+        if route.client == "responses":
+            payload = {"object": "response.input_tokens", "input_tokens": count}
+        await _send_json(send, 200, payload, [(HEADER, b"exact" if exact else b"estimate")])
         return
-    payload = {"input_tokens": count}
-    if route.client == "responses":
-        payload = {"object": "response.input_tokens", "input_tokens": count}
-    await _send_json(send, 200, payload, [(HEADER, b"exact" if exact else b"estimate")])
+    if error.request_id is None:  # Anthropic's envelope names one
+        error.request_id = request_id_from(scope["headers"])
+    status, payload = client.render_error(error)
+    await _send_json(send, status, payload, [])
 
 
 async def _parse(config: Settings, route: Route, scope: Scope, receive: Receive) -> tuple[Request, Context]:

@@ -9,7 +9,9 @@ produce the same bytes for the same value and tests pass with or without orjson.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from typing import Any
 
 try:  # pragma: no cover - depends on the environment
@@ -49,14 +51,45 @@ else:  # pragma: no cover
     BACKEND = "json"
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+# The stdlib parser accepts what orjson refuses and what no JSON writer can write back: NaN and
+# Infinity, numbers beyond a double (1e999), and "\ud800" escapes that leave half a surrogate
+# pair. Whole bodies are parsed with these refused, so both backends answer such a body with
+# the same 400; stream frames keep the plain (faster) parser.
+_strict_decoder = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _strict_stdlib_loads(data: str | bytes) -> Any:
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    value = _strict_decoder.decode(raw.decode("utf-8") if isinstance(data, bytes) else data)
+    if _SURROGATE_ESCAPE.search(raw):  # escaped surrogates: well paired, or a lone half?
+        try:
+            _encoder.encode(value).encode()
+        except UnicodeEncodeError:
+            raise ValueError("a string holds an unpaired UTF-16 surrogate (\\ud800-\\udfff)") from None
+    return value
+
+
 def loads_object(data: str | bytes) -> dict[str, Any]:
     """Parse a request or response body that must be a JSON object.
 
     Raises ``ValueError`` for anything else, including nesting deep enough to exhaust the
-    stdlib parser's recursion (orjson stops at depth 1024 by itself).
+    stdlib parser's recursion (orjson stops at depth 1024 by itself), and, on either backend,
+    non-finite numbers and unpaired surrogates.
     """
     try:
-        value = loads(data)
+        value = loads(data) if orjson is not None else _strict_stdlib_loads(data)
     except RecursionError:
         raise ValueError("JSON is nested too deeply") from None
     if not isinstance(value, dict):

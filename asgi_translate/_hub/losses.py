@@ -169,7 +169,7 @@ def check_strict(losses: list[str]) -> None:
 
 # -- reporting ---------------------------------------------------------------------------------
 
-_FIELD = re.compile(r"(?:unknown field )?(.+?) (?:dropped|ignored|coerced|clamped|not applied|sent as)\b", re.DOTALL)
+_FIELD = re.compile(r"(?:unknown field )?(.*?) (?:dropped|ignored|coerced|clamped|not applied|sent as)\b", re.DOTALL)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-\[\]' ()]")
 
 
@@ -181,10 +181,11 @@ def field_of(note: str) -> str:
 
 def header_value(losses: Iterable[str]) -> bytes:
     """``top_k, cache_control``: the fields, deduplicated, made header-safe (a client's unknown
-    field name may hold any character) and bounded."""
+    field name may hold any character) and bounded. A name that is empty or only spaces shows as
+    ``""``: a header value may not begin or end with whitespace (h11 drops the connection)."""
     fields: list[str] = []
     for note in losses:
-        key = _UNSAFE.sub("?", field_of(note))[:_MAX_KEY]
+        key = _UNSAFE.sub("?", field_of(note))[:_MAX_KEY].strip() or '""'
         if key not in fields:
             fields.append(key)
     value = ", ".join(fields)

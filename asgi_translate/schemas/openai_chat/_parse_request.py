@@ -320,7 +320,7 @@ def _tool_choice(raw: Any, request: Request) -> ToolChoice:
 
 
 def _effort(effort: Any, param: str) -> Reasoning:
-    if effort not in EFFORTS:
+    if not isinstance(effort, str) or effort not in EFFORTS:  # a list is unhashable: check the type first
         raise _fail(f"'{param}' must be one of {', '.join(sorted(EFFORTS))}", param)
     return Reasoning(effort=effort, budget_tokens=budget_for_effort(effort), enabled=effort != "none")
 

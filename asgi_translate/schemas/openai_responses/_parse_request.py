@@ -132,7 +132,10 @@ def _parse_output_options(body: dict[str, Any], req: Request) -> None:
     user = body.get("user") or body.get("safety_identifier")
     if user is not None:
         req.user = _str(user, "user")
-    for entry in body.get("include") or []:
+    include = body.get("include")
+    if include is not None and (not isinstance(include, list) or not all(isinstance(e, str) for e in include)):
+        raise _fail("'include' must be an array of strings", "include")
+    for entry in include or []:
         if entry != ENCRYPTED_INCLUDE:  # encrypted reasoning is always returned when there is some
             req.losses.append(f"include {entry!r} dropped")
     if body.get("truncation") == "auto":
