@@ -162,7 +162,7 @@ class _Responder:
         payload = self.upstream.render_request(request, self.context)
         _losses.note_upstream_losses(request, self.route.client, self.route.upstream, payload)
         if self.config.strict:
-            _losses.check_strict(request.losses)
+            _losses.check_strict(request.losses, self.route.client)
         self._release_conversation(client_body)
         try:
             if self.route.client == "responses":  # echoed in every response object: it must dump too

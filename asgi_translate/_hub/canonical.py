@@ -137,6 +137,18 @@ class Tool:
 
 
 @dataclass(slots=True)
+class ClientTool:
+    """How a client knows a tool that the upstream knows by another name or kind: the client's own
+    ``name``, its ``namespace`` (Responses ``namespace`` tools), and which kind of call goes back to
+    the client (``function``; ``custom`` for a freeform tool; ``tool_search`` for a client-run tool
+    search). Keyed in :attr:`Request.client_tools` by the name the upstream sees."""
+
+    name: str
+    namespace: str | None = None
+    kind: Literal["function", "custom", "tool_search"] = "function"
+
+
+@dataclass(slots=True)
 class ToolChoice:
     """``auto`` | ``none`` | ``required`` (Messages ``any``) | ``tool`` (one named tool)."""
 
@@ -186,6 +198,9 @@ class Request:
     reasoning: Reasoning | None = None
     response_format: ResponseFormat | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: Upstream tool name -> how the client named it, for tools whose calls must go back to the
+    #: client under another name or kind (filled by the Responses parser; read by its encoders).
+    client_tools: dict[str, ClientTool] = field(default_factory=dict)
     #: Client fields that were dropped or coerced on the way in, for loss reporting.
     losses: list[str] = field(default_factory=list)
 

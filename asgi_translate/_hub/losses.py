@@ -33,7 +33,10 @@ _MAX_KEY = 80
 class Loss:
     """One row of the mapping table: ``field`` of a ``client`` request is ``treatment`` on its
     way to the ``toward`` upstreams, because ``why``. ``pattern`` (a regular expression) matches
-    the note the codec writes; rejected fields have none (the client gets a 400 instead)."""
+    the note the codec writes; rejected fields have none (the client gets a 400 instead).
+
+    A ``hint`` cannot change the answer (a cache key, client metadata, an id for abuse tracking):
+    it is reported like any loss, but ``strict`` lets it through."""
 
     client: SchemaName
     field: str
@@ -41,6 +44,7 @@ class Loss:
     why: str
     pattern: str | None = None
     toward: tuple[SchemaName, ...] = SCHEMAS
+    hint: bool = False
 
     def matches(self, note: str) -> bool:
         return self.pattern is not None and re.match(self.pattern, note) is not None
@@ -59,7 +63,10 @@ KNOWN: tuple[Loss, ...] = (
          r"(top_)?logprobs dropped"),
     Loss("chat", "frequency_penalty, presence_penalty, logit_bias, seed", "dropped",
          "sampling controls the other schemas lack", r"(frequency_penalty|presence_penalty|logit_bias|seed) dropped"),
-    Loss("chat", "any other field (store, service_tier, prediction, ...)", "dropped",
+    Loss("chat", "store, metadata, service_tier, prompt_cache_key, prompt_cache_retention", "dropped",
+         "they steer storage, billing and caching, never the answer", r"(store|metadata|service_tier|prompt_cache_key|"
+         r"prompt_cache_retention) dropped$", hint=True),
+    Loss("chat", "any other field (prediction, audio settings, ...)", "dropped",
          "no counterpart in the canonical request", r"\w+ dropped$"),
     Loss("chat", "n > 1", "rejected", "the upstream returns one choice"),
     Loss("chat", "audio, modalities other than text, input_audio parts", "rejected", "audio has no counterpart"),
@@ -67,7 +74,7 @@ KNOWN: tuple[Loss, ...] = (
     Loss("chat", "functions, function_call, function messages", "rejected", "legacy fields: use tools"),
     # -- Anthropic Messages clients --------------------------------------------------------
     Loss("messages", "cache_control", "dropped", "prompt caching is Anthropic's; other servers cache on their own",
-         r"(tools\[\]\.)?cache_control dropped"),
+         r"(tools\[\]\.)?cache_control dropped", hint=True),
     Loss("messages", "citations", "dropped", "citation settings have no counterpart", r"citations dropped"),
     Loss("messages", "top_k", "dropped", "OpenAI schemas have no top_k", r"top_k dropped"),
     Loss("messages", "thinking.budget_tokens", "coerced", "becomes the nearest reasoning effort (see _reasoning.py)",
@@ -95,16 +102,23 @@ KNOWN: tuple[Loss, ...] = (
          "those outputs come from hosted tools", r"include \S+ dropped"),
     Loss("responses", "truncation: auto", "dropped", "the upstream sees the whole input",
          r"truncation 'auto' not applied"),
-    Loss("responses", "any other field (prompt_cache_key, service_tier, ...)", "dropped",
-         "no counterpart in the canonical request", r"\S+ ignored$"),
-    Loss("responses", "background, conversation, prompt, hosted tools and their items", "rejected",
-         "only OpenAI's Responses API has them"),
+    Loss("responses", "prompt_cache_key, prompt_cache_retention, client_metadata, service_tier", "dropped",
+         "they steer caching, billing and the client's own bookkeeping, never the answer",
+         r"(prompt_cache_key|prompt_cache_retention|client_metadata|service_tier) ignored$", hint=True),
+    Loss("responses", "any other field", "dropped", "no counterpart in the canonical request", r"\S+ ignored$"),
+    Loss("responses", "tools of a hosted, built-in or unknown type (web_search, mcp, ...; see the table below)",
+         "dropped", "only OpenAI's Responses API runs them",
+         r"\S+ \(.* tool\) dropped$"),
+    Loss("responses", "input items of hosted or built-in tools, or of an unknown type", "dropped",
+         "only OpenAI's Responses API has them", r"\S+ \(.* item\) dropped$"),
+    Loss("responses", "background, conversation, prompt, compaction items, tool_choice naming a hosted tool",
+         "rejected", "only OpenAI's Responses API has them; carrying on would answer a different question"),
     # -- any client, decided by the upstream ----------------------------------------------
     *(Loss(client, "reasoning effort", "coerced", "becomes a thinking budget (see _reasoning.py)",
            r"reasoning effort coerced", _ANTHROPIC) for client in _OPENAI),
     *(Loss(client, "custom tool format (grammar)", "dropped", "only the Responses API enforces grammars",
            r"custom tool format \(grammar\) dropped", ("chat", "messages")) for client in ("responses",)),
-    *(Loss(client, "metadata", "dropped", "OpenAI accepts it only with store", r"metadata dropped", _CHAT)
+    *(Loss(client, "metadata", "dropped", "OpenAI accepts it only with store", r"metadata dropped", _CHAT, hint=True)
       for client in ("responses",)),
     *(Loss(client, "stop sequences", "dropped", "the Responses API has no stop parameter",
            r"stop sequences dropped", _RESPONSES) for client in ("chat", "messages")),
@@ -158,13 +172,21 @@ def _add(losses: list[str], note: str) -> None:
         losses.append(note)
 
 
-def check_strict(losses: list[str]) -> None:
-    """``strict=True``: any loss refuses the request with a 400 that lists them all."""
-    if losses:
+def check_strict(losses: list[str], client: SchemaName | None = None) -> None:
+    """``strict=True``: any loss that can change the answer refuses the request with a 400 that
+    lists them all; hints (:attr:`Loss.hint`) are only reported."""
+    refused = [note for note in losses if not is_hint(note, client)]
+    if refused:
         raise RequestTranslationError(
-            "strict mode: this request cannot be translated without losses: " + "; ".join(losses),
-            param=field_of(losses[0]),
+            "strict mode: this request cannot be translated without losses: " + "; ".join(refused),
+            param=field_of(refused[0]),
         )
+
+
+def is_hint(note: str, client: SchemaName | None = None) -> bool:
+    """Whether a loss note is a hint, which cannot change the answer."""
+    row = find(note, client)
+    return row is not None and row.hint
 
 
 # -- reporting ---------------------------------------------------------------------------------
@@ -214,7 +236,10 @@ def readme_table() -> str:
         "| Client | Field | Toward | Treatment | Why |",
         "|---|---|---|---|---|",
     ]
+    hints = {(row.field, row.treatment, row.toward, row.why) for row in KNOWN if row.hint}
     for (field, treatment, toward, why), clients in merged.items():
+        if (field, treatment, toward, why) in hints:
+            treatment += " (hint: `strict` allows it)"
         where = "any upstream" if toward == SCHEMAS else ", ".join(_CLIENT_NAMES[name] for name in toward)
         lines.append(f"| {', '.join(clients)} | `{field}` | {where} | {treatment} | {why} |")
     return "\n".join(lines) + "\n"

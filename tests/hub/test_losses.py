@@ -42,7 +42,11 @@ EXAMPLES: dict[tuple[str, str], tuple[SchemaName, dict[str, Any]]] = {
     ("chat", "messages[].name"): ("messages", {"messages": [{"role": "user", "content": "hi", "name": "bob"}]}),
     ("chat", "logprobs, top_logprobs"): ("messages", {"logprobs": True}),
     ("chat", "frequency_penalty, presence_penalty, logit_bias, seed"): ("messages", {"seed": 3}),
-    ("chat", "any other field (store, service_tier, prediction, ...)"): ("responses", {"service_tier": "flex"}),
+    ("chat", "store, metadata, service_tier, prompt_cache_key, prompt_cache_retention"): (
+        "messages",
+        {"prompt_cache_key": "k"},
+    ),
+    ("chat", "any other field (prediction, audio settings, ...)"): ("responses", {"prediction": {"type": "content"}}),
     ("chat", "n > 1"): ("messages", {"n": 2}),
     ("chat", "audio, modalities other than text, input_audio parts"): ("messages", {"modalities": ["audio"]}),
     ("chat", "web_search_options, non-function tools"): ("messages", {"web_search_options": {}}),
@@ -99,8 +103,23 @@ EXAMPLES: dict[tuple[str, str], tuple[SchemaName, dict[str, Any]]] = {
         {"include": ["file_search_call.results"]},
     ),
     ("responses", "truncation: auto"): ("chat", {"truncation": "auto"}),
-    ("responses", "any other field (prompt_cache_key, service_tier, ...)"): ("chat", {"prompt_cache_key": "k"}),
-    ("responses", "background, conversation, prompt, hosted tools and their items"): ("chat", {"background": True}),
+    ("responses", "prompt_cache_key, prompt_cache_retention, client_metadata, service_tier"): (
+        "chat",
+        {"prompt_cache_key": "k", "client_metadata": {"session_id": "s"}},
+    ),
+    ("responses", "any other field"): ("chat", {"frobnicate": 1}),
+    ("responses", "tools of a hosted, built-in or unknown type (web_search, mcp, ...; see the table below)"): (
+        "chat",
+        {"tools": [{"type": "web_search"}]},
+    ),
+    ("responses", "input items of hosted or built-in tools, or of an unknown type"): (
+        "messages",
+        {"input": [{"type": "web_search_call", "id": "ws_1"}, {"role": "user", "content": "hi"}]},
+    ),
+    ("responses", "background, conversation, prompt, compaction items, tool_choice naming a hosted tool"): (
+        "chat",
+        {"background": True},
+    ),
     ("chat", "reasoning effort"): ("messages", {"reasoning_effort": "high"}),
     ("responses", "reasoning effort"): ("messages", {"reasoning": {"effort": "high"}}),
     ("responses", "custom tool format (grammar)"): ("chat", {"tools": [CUSTOM_TOOL]}),
@@ -239,19 +258,34 @@ def test_no_header_when_nothing_is_lost() -> None:
 
 
 def test_strict_mode_refuses_a_lossy_request_listing_the_losses() -> None:
+    """Only losses that change the answer are listed: the cache key is a hint, reported only."""
     app = TranslateMiddleware(FakeModel(), upstream="chat", strict=True)
-    response = post(app, "/v1/responses", {**BASE["responses"], "text": {"verbosity": "low"}, "prompt_cache_key": "k"})
+    body = {**BASE["responses"], "text": {"verbosity": "low"}, "prompt_cache_key": "k", "frobnicate": 1}
+    response = post(app, "/v1/responses", body)
     assert response.status_code == 400
     assert response.json()["error"] == {
         "message": "strict mode: this request cannot be translated without losses: text.verbosity dropped; "
-        "prompt_cache_key ignored",
+        "frobnicate ignored",
         "type": "invalid_request_error",
         "param": "text.verbosity",
         "code": None,
     }
-    assert response.headers["x-asgi-translate-losses"] == "text.verbosity, prompt_cache_key"
+    assert response.headers["x-asgi-translate-losses"] == "text.verbosity, prompt_cache_key, frobnicate"
     fine = post(app, "/v1/responses", BASE["responses"])
-    assert fine.status_code == 200 and fine.json()["output_text" if False else "status"] == "completed"
+    assert fine.status_code == 200 and fine.json()["status"] == "completed"
+
+
+def test_strict_mode_lets_hints_through_and_reports_them() -> None:
+    """What Codex always sends (cache key, client metadata) cannot change the answer."""
+    app = TranslateMiddleware(FakeModel(), upstream="chat", strict=True)
+    hints = {"prompt_cache_key": "k", "client_metadata": {"session_id": "s"}, "metadata": {"a": "b"}}
+    body = {**BASE["responses"], **hints}
+    response = post(app, "/v1/responses", body)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-asgi-translate-losses"] == "prompt_cache_key, client_metadata, metadata"
+    cached = {**BASE["messages"], "system": [{"type": "text", "text": "s", "cache_control": {"type": "ephemeral"}}]}
+    assert post(app, "/v1/messages", cached).status_code == 200
+    assert post(app, "/v1/chat/completions", {**BASE["chat"], "prompt_cache_key": "k"}).status_code == 200
 
 
 def test_strict_mode_sees_render_side_losses() -> None:

@@ -192,11 +192,10 @@ def test_function_tools_and_choices() -> None:
 
 
 @pytest.mark.parametrize("kind", ["web_search", "file_search", "code_interpreter", "computer_use_preview", "mcp"])
-def test_hosted_tools_are_rejected_by_name(kind: str) -> None:
-    with pytest.raises(UnsupportedFeatureError) as info:
-        parse_request(base(tools=[{"type": kind}]))
-    assert repr(kind) in info.value.message
-    assert info.value.param == "tools[0].type"
+def test_hosted_tools_are_dropped_and_reported(kind: str) -> None:
+    req = parse_request(base(tools=[{"type": "function", "name": "f"}, {"type": kind}]))
+    assert [tool.name for tool in req.tools] == ["f"]
+    assert req.losses == [f"tools[1] ({kind} tool) dropped"]
 
 
 def test_sampling_reasoning_format_and_metadata() -> None:
@@ -235,7 +234,7 @@ def test_sampling_reasoning_format_and_metadata() -> None:
         (base(input=[{"role": "robot", "content": "x"}]), "input[0].role"),
         (base(input=[{"role": "user", "content": [{"type": "video"}]}]), "input[0].content[0].type"),
         (base(input=[{"type": "function_call", "name": "f", "arguments": "{}"}]), "input[0].call_id"),
-        (base(input=[{"type": "mystery"}]), "input[0].type"),
+        (base(input=[{"type": ["mystery"]}]), "input[0].type"),
         (base(input=[{"type": "item_reference", "id": "msg_1"}]), "input[0].id"),
         (base(max_output_tokens=0), "max_output_tokens"),
         (base(text={"format": {"type": "yaml"}}), "text.format.type"),
@@ -254,7 +253,10 @@ def test_unsupported_fields_are_rejected() -> None:
             parse_request(body)
         assert info.value.param == param
     with pytest.raises(UnsupportedFeatureError):
-        parse_request(base(input=[{"type": "web_search_call", "id": "ws_1"}]))
+        parse_request(base(input=[{"type": "compaction", "id": "cmp_1", "encrypted_content": "x"}]))
+    assert parse_request(base(input=[{"type": "web_search_call", "id": "ws_1"}])).losses == [
+        "input[0] (web_search_call item) dropped"
+    ]
 
 
 @pytest.mark.parametrize("path", corpus_files("responses", ".request.json"), ids=lambda p: p.name)

@@ -59,6 +59,7 @@ def render_request(req: Request, ctx: Context) -> dict[str, Any]:
         choice = _render_tool_choice(req)
         if choice:
             body["tool_choice"] = choice
+    _define_history_tools(req, body)
     _render_format(req, body)
     body["stream"] = req.stream
     return body
@@ -287,6 +288,33 @@ def _render_tool(tool: Tool, losses: list[str]) -> dict[str, Any]:
     if tool.strict is not None:
         out["strict"] = tool.strict
     return out
+
+
+#: The definition of a tool the history calls but the request no longer offers.
+HISTORY_TOOL_DESCRIPTION = "Called earlier in this conversation; not available now. Do not call it."
+
+
+def _define_history_tools(req: Request, body: dict[str, Any]) -> None:
+    """Anthropic refuses ``tool_use`` and ``tool_result`` blocks that no ``tools`` entry defines
+    ("Requests which include `tool_use` or `tool_result` blocks must define tools"). A request
+    without those tools (Codex's compaction sends ``tools: []`` over a history of calls; a tool may
+    have left the list since) gets a minimal definition for each, which says not to call it; with
+    no real tools left, ``tool_choice`` is ``none``, so the model is not invited to call any."""
+    defined = {tool["name"] for tool in body.get("tools", [])}
+    missing: dict[str, None] = {}
+    for message in body["messages"]:
+        if message["role"] != "assistant" or isinstance(message["content"], str):
+            continue
+        for block in message["content"]:
+            if block["type"] == "tool_use" and block["name"] not in defined:
+                missing[block["name"]] = None
+    if not missing:
+        return
+    stubs = [{"name": name, "description": HISTORY_TOOL_DESCRIPTION, "input_schema": {"type": "object"}}
+             for name in missing]  # fmt: skip
+    if not defined:
+        body["tool_choice"] = {"type": "none"}
+    body["tools"] = [*body.get("tools", []), *stubs]
 
 
 def _render_tool_choice(req: Request) -> dict[str, Any] | None:

@@ -206,12 +206,15 @@ def render_request(req: Request, ctx: Context) -> dict[str, Any]:
     (``stream_options.include_usage``): Messages and Responses clients need it, and the chat
     encoder decides whether a chat client sees it."""
     body: dict[str, Any] = {"model": req.model, "messages": _messages(req)}
+    # tool_choice and parallel_tool_calls only beside tools: servers refuse them alone (vLLM: "When
+    # using `tool_choice`, `tools` must be set"), and without tools there is nothing to choose.
+    # Codex's compaction requests send both with ``tools: []``.
     if req.tools:
         body["tools"] = [_tool(tool) for tool in req.tools]
-    if req.tool_choice is not None:
-        body["tool_choice"] = _tool_choice(req.tool_choice)
-    if req.parallel_tool_calls is not None:
-        body["parallel_tool_calls"] = req.parallel_tool_calls
+        if req.tool_choice is not None:
+            body["tool_choice"] = _tool_choice(req.tool_choice)
+        if req.parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = req.parallel_tool_calls
     _options(req, body)
     body["stream"] = req.stream
     if req.stream:

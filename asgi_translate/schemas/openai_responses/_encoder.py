@@ -38,18 +38,18 @@ from ..._hub.errors import OPENAI_TYPE_BY_TYPE
 from ..._hub.json import dumpb, dumps
 from ._fields import keep_id, merge_usage, status_for
 from ._response import (
+    client_tool,
     custom_call_item,
-    custom_tool_names,
     encrypted_content,
     function_call_item,
     message_item,
     reasoning_item,
     response_object,
+    search_arguments,
     text_content,
+    tool_search_call_item,
     unwrap_custom_input,
 )
-
-_NO_NAMES: frozenset[str] = frozenset()
 
 
 class _Block:
@@ -67,7 +67,7 @@ class _Block:
         self.text = bytearray()
         self.prefix = b""  # pre-built start of this block's delta frame, up to the delta value
         self.part: dict[str, Any] | None = None  # the message content part, or the open summary part
-        self.mode = ""  # tool calls: "function" | "custom" (raw input) | "unwrap" (held JSON)
+        self.mode = ""  # tool calls: "function" | "custom" (raw input) | "unwrap" (held JSON) | "search" (held)
 
 
 class ResponsesStreamEncoder:
@@ -75,7 +75,7 @@ class ResponsesStreamEncoder:
     the client saw (the state layer stores it for ``previous_response_id``)."""
 
     __slots__ = ("_ctx", "_seq", "_id", "_created", "_output", "_blocks", "_message", "_message_index", "_usage",
-                 "_done", "_custom", "final_response")  # fmt: skip
+                 "_done", "final_response")  # fmt: skip
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -88,7 +88,6 @@ class ResponsesStreamEncoder:
         self._message_index = 0
         self._usage: Usage | None = None
         self._done = False
-        self._custom = custom_tool_names(ctx) or _NO_NAMES  # one shared empty set, not 216 bytes per stream
         self.final_response: dict[str, Any] | None = None
 
     def encode(self, event: StreamEvent) -> bytes:
@@ -247,12 +246,16 @@ class ResponsesStreamEncoder:
         call_id = event.call_id or self._ctx.new_id("call_")
         name = event.name or ""
         output_index = len(self._output)
-        if event.custom or name in self._custom:
-            item = custom_call_item(keep_id(event.item_id, "ctc_", self._ctx), call_id, name, "", "in_progress")
+        client = client_tool(self._ctx, name)
+        if event.custom or client.kind == "custom":
+            item = custom_call_item(keep_id(event.item_id, "ctc_", self._ctx), call_id, client, "", "in_progress")
             event_type = "response.custom_tool_call_input.delta"
             mode = "custom" if event.custom else "unwrap"
+        elif client.kind == "tool_search":
+            item = tool_search_call_item(keep_id(event.item_id, "ts_", self._ctx), call_id, {}, "in_progress")
+            event_type, mode = "", "search"  # the spec has no delta events for it: the item comes whole
         else:
-            item = function_call_item(keep_id(event.item_id, "fc_", self._ctx), call_id, name, "", "in_progress")
+            item = function_call_item(keep_id(event.item_id, "fc_", self._ctx), call_id, client, "", "in_progress")
             event_type, mode = "response.function_call_arguments.delta", "function"
         self._output.append(item)
         block = _Block("tool_call", item, output_index)
@@ -268,8 +271,8 @@ class ResponsesStreamEncoder:
         if block is None or not event.text:
             return b""
         block.text += event.text.encode("utf-8", "surrogatepass")
-        if block.mode == "unwrap":
-            return b""  # sent whole at the end, once the JSON wrapper can be removed
+        if block.mode == "unwrap" or block.mode == "search":
+            return b""  # sent whole at the end, once the JSON wrapper can be removed (or parsed)
         out = b""
         if block.kind == "reasoning" and block.part is None:
             out = self._open_summary(block)
@@ -336,6 +339,8 @@ class ResponsesStreamEncoder:
                 out += b'%b"{}","sequence_number":%d}\n\n' % (block.prefix, self._next_sequence_number())
             item["arguments"] = text
             out += self._emit({"type": "response.function_call_arguments.done", **fields, "arguments": text})
+        elif block.mode == "search":
+            item["arguments"] = search_arguments(text)
         else:
             raw = unwrap_custom_input(text) if block.mode == "unwrap" else text
             if block.mode == "unwrap" and raw:

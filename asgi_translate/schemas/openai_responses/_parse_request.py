@@ -8,10 +8,14 @@ expands them before this module sees the body.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable
 from typing import Any
 
+from ..._hub import json as _json
 from ..._hub.canonical import (
+    ClientTool,
     FilePart,
     ImagePart,
     Message,
@@ -45,15 +49,54 @@ _HANDLED = frozenset(
     }
 )  # fmt: skip
 
-# Item types produced by hosted tools: only OpenAI's own Responses API can run them.
-_HOSTED_ITEMS = frozenset(
-    {
-        "web_search_call", "file_search_call", "computer_call", "computer_call_output", "code_interpreter_call",
-        "image_generation_call", "local_shell_call", "local_shell_call_output", "shell_call", "shell_call_output",
-        "mcp_call", "mcp_list_tools", "mcp_approval_request", "mcp_approval_response", "apply_patch_call",
-        "apply_patch_call_output", "tool_search_call", "tool_search_output", "compaction",
-    }
-)  # fmt: skip
+# What becomes of each ``Tool`` type and input item type of the Responses spec toward an upstream
+# that is not OpenAI's Responses API (the README's table is generated from these, and a test
+# checks that they name every type in ../shared/specs/openai-openapi.yaml). "mapped" types are
+# translated; "dropped" ones are left out and reported (``strict`` refuses them); "refused" ones
+# are a 400, only where carrying on would make the answer silently wrong. A type not listed here
+# (a newer client's) is dropped and reported like the hosted ones.
+TOOL_TYPES: dict[str, tuple[str, str]] = {
+    "function": ("mapped", "a function tool"),
+    "custom": ("mapped", "a function with one string argument, input; calls go back as custom_tool_call"),
+    "namespace": ("mapped", "each function or custom tool inside becomes a tool named namespace__name; "
+                            "calls go back with their namespace"),
+    "tool_search": ("mapped", "execution client: a function tool; calls go back as tool_search_call, and the tools "
+                              "of a tool_search_output join the request (execution server: dropped, hosted)"),
+    **{kind: ("dropped", "a hosted tool: only OpenAI's Responses API runs it")
+       for kind in ("web_search", "web_search_2025_08_26", "web_search_preview", "web_search_preview_2025_03_11",
+                    "file_search",
+                    "code_interpreter", "image_generation", "mcp", "computer", "computer_use_preview",
+                    "programmatic_tool_calling")},
+    **{kind: ("dropped", "a built-in tool whose calls only OpenAI's models make")
+       for kind in ("local_shell", "shell", "apply_patch")},
+}  # fmt: skip
+
+ITEM_TYPES: dict[str, tuple[str, str]] = {
+    "message": ("mapped", "user and assistant turns; system and developer text joins the system prompt"),
+    "function_call": ("mapped", "a tool call (with its namespace, if any)"),
+    "function_call_output": ("mapped", "a tool result"),
+    "custom_tool_call": ("mapped", "a tool call whose input is the raw text"),
+    "custom_tool_call_output": ("mapped", "a tool result"),
+    "reasoning": ("mapped", "reasoning, replayed where the upstream can take it"),
+    "item_reference": ("mapped", "the stored item it names (any stored response, not only a previous_response_id "
+                                 "chain); an unknown id is a 404"),
+    "additional_tools": ("mapped", "its tools join the request's tools"),
+    "tool_search_call": ("mapped", "execution client: a call of the tool_search function (server: dropped)"),
+    "tool_search_output": ("mapped", "execution client: a tool result listing the loaded tools, which join the "
+                                     "request's tools (server: dropped)"),
+    "compaction": ("refused", "OpenAI's encrypted summary of the earlier conversation: no other model can read it, "
+                              "so the answer would ignore that context"),
+    **{kind: ("dropped", "a hosted or built-in tool's item: only OpenAI's Responses API has them")
+       for kind in ("web_search_call", "file_search_call", "computer_call", "computer_call_output",
+                    "code_interpreter_call", "image_generation_call", "local_shell_call", "local_shell_call_output",
+                    "shell_call", "shell_call_output", "apply_patch_call", "apply_patch_call_output", "mcp_call",
+                    "mcp_list_tools", "mcp_approval_request", "mcp_approval_response", "program", "program_output")},
+    "compaction_trigger": ("dropped", "asks OpenAI's server to compact; other upstreams see the whole input"),
+}  # fmt: skip
+
+#: Every upstream accepts these tool names (OpenAI: 64 characters of [a-zA-Z0-9_-]; Anthropic 128).
+_PORTABLE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_UNPORTABLE = re.compile(r"[^A-Za-z0-9_-]")
 
 ENCRYPTED_INCLUDE = "reasoning.encrypted_content"
 
@@ -162,32 +205,97 @@ def _parse_format(fmt: dict[str, Any]) -> ResponseFormat | None:
 # -- tools ------------------------------------------------------------------------------------
 
 
+def upstream_tool_name(name: str, namespace: str | None = None) -> str:
+    """The name a tool has upstream: the client's own when every upstream accepts it (64 of
+    ``[a-zA-Z0-9_-]``), ``namespace__name`` for a tool in a namespace, and for a longer or odd name
+    a cut, cleaned form with a hash of the whole, so distinct names stay distinct. A pure function
+    of the two, so a history's calls get the same names turn after turn; ``Request.client_tools``
+    maps them back."""
+    full = f"{namespace}__{name}" if namespace else name
+    if _PORTABLE_NAME.fullmatch(full):
+        return full
+    digest = hashlib.sha256(full.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{_UNPORTABLE.sub('_', full)[:53]}_{digest}"
+
+
+def _type_label(kind: Any) -> str:
+    """A type for a loss note: the client's string (cut), or what it was instead of one."""
+    return kind[:40] if isinstance(kind, str) else f"non-string {type(kind).__name__}"
+
+
 def _parse_tools(body: dict[str, Any], req: Request) -> None:
+    """The request's tools come first; the input's ``additional_tools`` and loaded tool-search
+    results (parsed already, in ``req.tools``) follow."""
     tools = body.get("tools") or []
     if not isinstance(tools, list):
         raise _fail("'tools' must be an array", "tools")
-    req.tools = [_parse_tool(_obj(tool, f"tools[{i}]"), f"tools[{i}]") for i, tool in enumerate(tools)]
+    from_input, req.tools = req.tools, []
+    for i, tool in enumerate(tools):
+        _add_tool(_obj(tool, f"tools[{i}]"), f"tools[{i}]", req)
+    known = {tool.name for tool in req.tools}
+    req.tools.extend(tool for tool in from_input if tool.name not in known)
     choice = body.get("tool_choice")
     if choice is not None:
         req.tool_choice = _parse_tool_choice(choice, req)
 
 
-def _parse_tool(tool: dict[str, Any], param: str) -> Tool:
+def _add_tool(tool: dict[str, Any], param: str, req: Request, namespace: str | None = None) -> None:
+    """One tool definition into ``req.tools`` (a name already there keeps its first definition)."""
     kind = tool.get("type")
-    if kind == "function":
-        parameters = tool.get("parameters")
-        return Tool(
-            name=_str(tool.get("name"), f"{param}.name"),
-            description=_description(tool, param),
-            parameters=_obj(parameters, f"{param}.parameters") if parameters is not None else Tool("").parameters,
-            strict=tool.get("strict"),
-        )
-    if kind == "custom":
-        return _parse_custom_tool(tool, param)
-    raise UnsupportedFeatureError(
-        f"The hosted tool {kind!r} ({param}) runs only on OpenAI's Responses API, and this server's upstream is "
-        "not; remove it or offer a function tool instead",
-        param=f"{param}.type",
+    if kind == "namespace" and namespace is None:
+        name = _str(tool.get("name"), f"{param}.name")
+        members = tool.get("tools")
+        if not isinstance(members, list):
+            raise _fail(f"'{param}.tools' must be an array", f"{param}.tools")
+        for j, member in enumerate(members):
+            _add_tool(_obj(member, f"{param}.tools[{j}]"), f"{param}.tools[{j}]", req, name)
+        return
+    if kind == "tool_search" and tool.get("execution") == "client" and namespace is None:
+        parsed = _parse_tool_search(tool, param)
+        client = ClientTool("tool_search", None, "tool_search")
+    elif kind == "function":
+        parsed = _parse_function_tool(tool, param)
+        client = ClientTool(parsed.name, namespace)
+    elif kind == "custom":
+        parsed = _parse_custom_tool(tool, param)
+        client = ClientTool(parsed.name, namespace, "custom")
+    else:
+        req.losses.append(f"{param} ({_type_label(kind)} tool) dropped")
+        return
+    parsed.name = upstream_tool_name(parsed.name, namespace)
+    if any(existing.name == parsed.name for existing in req.tools):
+        return
+    req.tools.append(parsed)
+    if client.kind != "function" or client.namespace is not None or client.name != parsed.name:
+        req.client_tools[parsed.name] = client
+
+
+def _parse_function_tool(tool: dict[str, Any], param: str) -> Tool:
+    parameters = tool.get("parameters")
+    return Tool(
+        name=_str(tool.get("name"), f"{param}.name"),
+        description=_description(tool, param),
+        parameters=_obj(parameters, f"{param}.parameters") if parameters is not None else Tool("").parameters,
+        strict=tool.get("strict"),
+    )
+
+
+#: The arguments of a client-run tool search that gives no schema of its own.
+_TOOL_SEARCH_PARAMETERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {"query": {"type": "string", "description": "What to search the available tools for."}},
+    "required": ["query"],
+}
+
+
+def _parse_tool_search(tool: dict[str, Any], param: str) -> Tool:
+    """A client-run tool search (Codex's deferred tools): a function the model calls; the client
+    runs the search and answers with ``tool_search_output``, whose tools join the next request."""
+    parameters = tool.get("parameters")
+    return Tool(
+        name="tool_search",
+        description=_description(tool, param) or "Search for more tools; the ones found can be called next.",
+        parameters=_obj(parameters, f"{param}.parameters") if parameters is not None else dict(_TOOL_SEARCH_PARAMETERS),
     )
 
 
@@ -220,9 +328,15 @@ def _parse_tool_choice(choice: Any, req: Request) -> ToolChoice:
     choice = _obj(choice, "tool_choice")
     kind = choice.get("type")
     if kind in ("function", "custom"):
-        return ToolChoice("tool", _str(choice.get("name"), "tool_choice.name"))
+        name = _str(choice.get("name"), "tool_choice.name")
+        namespace = choice.get("namespace") if isinstance(choice.get("namespace"), str) else None
+        return ToolChoice("tool", upstream_tool_name(name, namespace))
     if kind == "allowed_tools":
-        allowed = {tool.get("name") for tool in choice.get("tools") or [] if isinstance(tool, dict)}
+        allowed = {
+            upstream_tool_name(tool["name"], tool.get("namespace") if isinstance(tool.get("namespace"), str) else None)
+            for tool in choice.get("tools") or []
+            if isinstance(tool, dict) and isinstance(tool.get("name"), str)
+        }
         req.tools = [tool for tool in req.tools if tool.name in allowed]
         mode = choice.get("mode", "auto")
         return ToolChoice("required" if mode == "required" else "auto")
@@ -286,9 +400,10 @@ def _parse_input(value: Any, req: Request) -> None:
         parser = _ITEM_PARSERS.get(kind)
         if parser is not None:
             parser(item, param, req, turns)
-        elif kind in _HOSTED_ITEMS:
+        elif kind == "compaction":
             raise UnsupportedFeatureError(
-                f"{param} is a {kind!r} item from a hosted tool, which only OpenAI's Responses API runs",
+                f"{param} is OpenAI's encrypted summary of the earlier conversation ('compaction'), which only "
+                "OpenAI's models can read; send the conversation itself",
                 param=f"{param}.type",
             )
         elif kind == "item_reference":
@@ -297,8 +412,8 @@ def _parse_input(value: Any, req: Request) -> None:
                 "send the item itself or the previous_response_id that produced it",
                 f"{param}.id",
             )
-        else:
-            raise _fail(f"{param}.type {kind!r} is not a known input item type", f"{param}.type")
+        else:  # a hosted tool's item, or a type newer than this version
+            req.losses.append(f"{param} ({_type_label(kind)} item) dropped")
 
 
 def _parse_message(item: dict[str, Any], param: str, req: Request, turns: _Turns) -> None:
@@ -381,12 +496,61 @@ def _parse_function_call(item: dict[str, Any], param: str, req: Request, turns: 
         "assistant",
         ToolCallPart(
             id=_str(item.get("call_id"), f"{param}.call_id"),
-            name=_str(item.get("name"), f"{param}.name"),
+            name=upstream_tool_name(_str(item.get("name"), f"{param}.name"), _namespace(item, param)),
             arguments=_str(arguments, f"{param}.{'input' if custom else 'arguments'}"),
             custom=custom,
             item_id=item.get("id") if isinstance(item.get("id"), str) else None,
         ),
     )
+
+
+def _namespace(item: dict[str, Any], param: str) -> str | None:
+    value = item.get("namespace")
+    return None if value is None else _str(value, f"{param}.namespace")
+
+
+def _parse_tool_search_call(item: dict[str, Any], param: str, req: Request, turns: _Turns) -> None:
+    """A client-run tool search the model made: a call of the ``tool_search`` function."""
+    if item.get("execution") != "client":
+        req.losses.append(f"{param} (tool_search_call item) dropped")
+        return
+    arguments = item.get("arguments")
+    turns.add(
+        "assistant",
+        ToolCallPart(
+            id=_str(item.get("call_id"), f"{param}.call_id"),
+            name="tool_search",
+            arguments=arguments if isinstance(arguments, str) else _json.dumps(arguments or {}),
+            item_id=item.get("id") if isinstance(item.get("id"), str) else None,
+        ),
+    )
+
+
+def _parse_tool_search_output(item: dict[str, Any], param: str, req: Request, turns: _Turns) -> None:
+    """What a client-run tool search found: its tools join the request's, and the model reads
+    which ones it may call now."""
+    if item.get("execution") != "client":
+        req.losses.append(f"{param} (tool_search_output item) dropped")
+        return
+    before = len(req.tools)
+    _add_item_tools(item, param, req)
+    found = ", ".join(tool.name for tool in req.tools[before:]) or "none"
+    call_id = _str(item.get("call_id"), f"{param}.call_id")
+    turns.add("user", ToolResultPart(call_id=call_id, content=[TextPart(f"Tools found: {found}")]))
+
+
+def _parse_additional_tools(item: dict[str, Any], param: str, req: Request, turns: _Turns) -> None:
+    """Tools offered part-way through the input (Codex puts all of its tools here): they join the
+    request's tools."""
+    _add_item_tools(item, param, req)
+
+
+def _add_item_tools(item: dict[str, Any], param: str, req: Request) -> None:
+    tools = item.get("tools")
+    if not isinstance(tools, list):
+        raise _fail(f"'{param}.tools' must be an array", f"{param}.tools")
+    for j, tool in enumerate(tools):
+        _add_tool(_obj(tool, f"{param}.tools[{j}]"), f"{param}.tools[{j}]", req)
 
 
 def _parse_function_output(item: dict[str, Any], param: str, req: Request, turns: _Turns) -> None:
@@ -437,4 +601,22 @@ _ITEM_PARSERS: dict[str, _ItemParser] = {
     "function_call_output": _parse_function_output,
     "custom_tool_call_output": _parse_function_output,
     "reasoning": _parse_reasoning,
+    "tool_search_call": _parse_tool_search_call,
+    "tool_search_output": _parse_tool_search_output,
+    "additional_tools": _parse_additional_tools,
 }
+
+
+def types_table() -> str:
+    """The README's table of every Responses tool and input item type and what becomes of it,
+    generated from :data:`TOOL_TYPES` and :data:`ITEM_TYPES`."""
+    lines = ["| Kind | Type | Toward chat and Messages upstreams | Why / how |", "|---|---|---|---|"]
+    for kind, table in (("tool", TOOL_TYPES), ("input item", ITEM_TYPES)):
+        for name, (treatment, why) in table.items():
+            lines.append(f"| {kind} | `{name}` | {treatment} | {why} |")
+    lines.append("| tool or input item | any other type | dropped | unknown to this version: reported, never a 400 |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m asgi_translate.schemas.openai_responses._parse_request`
+    print(types_table(), end="")

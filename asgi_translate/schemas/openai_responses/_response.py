@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..._hub import json as _json
-from ..._hub.canonical import Part, ReasoningPart, RefusalPart, Response, TextPart, ToolCallPart, Usage
+from ..._hub.canonical import ClientTool, Part, ReasoningPart, RefusalPart, Response, TextPart, ToolCallPart, Usage
 from ..._hub.context import Context
 from ..._hub.errors import UpstreamError
 from ._fields import REDACTED_PREFIX, keep_id, status_for, stop_reason_for, sub, usage_from_json, usage_to_json
@@ -73,7 +73,6 @@ def _parse_reasoning_item(item: dict[str, Any]) -> ReasoningPart:
 
 
 def render_response(response: Response, ctx: Context) -> dict[str, Any]:
-    custom_names = custom_tool_names(ctx)
     output: list[dict[str, Any]] = []
     message: dict[str, Any] | None = None
     for part in response.content:
@@ -93,7 +92,7 @@ def render_response(response: Response, ctx: Context) -> dict[str, Any]:
                 )
             )
         elif isinstance(part, ToolCallPart):
-            output.append(tool_call_item(part, ctx, custom_names))
+            output.append(tool_call_item(part, ctx))
     status, incomplete = status_for(response.stop_reason)
     response_id = response.id if response.id.startswith("resp_") else ctx.new_id("resp_")
     created = response.created if response.created is not None else ctx.now()
@@ -107,15 +106,11 @@ def _nonempty(text: str) -> list[str]:
 # -- builders shared with the stream encoder --------------------------------------------------
 
 
-def custom_tool_names(ctx: Context) -> frozenset[str]:
-    """Names the client declared as custom (freeform) tools: upstream they were function tools
-    taking one string ``input``, and their calls go back to the client as ``custom_tool_call``."""
-    tools = ctx.client_body.get("tools")
-    if not isinstance(tools, list):
-        return frozenset()
-    return frozenset(
-        tool["name"] for tool in tools if isinstance(tool, dict) and tool.get("type") == "custom" and "name" in tool
-    )
+def client_tool(ctx: Context, name: str) -> ClientTool:
+    """How the client knows the tool the upstream called ``name``: a renamed or namespaced tool, a
+    custom (freeform) tool (upstream a function taking one string ``input``, back to the client as
+    ``custom_tool_call``), a client-run tool search, or else a plain function of that name."""
+    return ctx.request.client_tools.get(name) or ClientTool(name)
 
 
 def unwrap_custom_input(arguments: str) -> str:
@@ -156,28 +151,52 @@ def reasoning_item(item_id: str, summary: list[str], encrypted: str | None) -> d
     return item
 
 
-def tool_call_item(part: ToolCallPart, ctx: Context, custom_names: frozenset[str]) -> dict[str, Any]:
-    if part.custom or part.name in custom_names:
+def tool_call_item(part: ToolCallPart, ctx: Context) -> dict[str, Any]:
+    client = client_tool(ctx, part.name)
+    if part.custom or client.kind == "custom":
         raw = part.arguments if part.custom else unwrap_custom_input(part.arguments)
-        return custom_call_item(keep_id(part.item_id, "ctc_", ctx), part.id, part.name, raw, "completed")
+        return custom_call_item(keep_id(part.item_id, "ctc_", ctx), part.id, client, raw, "completed")
+    if client.kind == "tool_search":
+        return tool_search_call_item(keep_id(part.item_id, "ts_", ctx), part.id, search_arguments(part.arguments))
     arguments = part.arguments or "{}"  # "" is not JSON, and clients json.loads the arguments
-    return function_call_item(keep_id(part.item_id, "fc_", ctx), part.id, part.name, arguments, "completed")
+    return function_call_item(keep_id(part.item_id, "fc_", ctx), part.id, client, arguments, "completed")
 
 
-def function_call_item(item_id: str, call_id: str, name: str, arguments: str, status: str) -> dict[str, Any]:
-    return {
+def function_call_item(item_id: str, call_id: str, client: ClientTool, arguments: str, status: str) -> dict[str, Any]:
+    item = {
         "id": item_id,
         "type": "function_call",
         "status": status,
         "arguments": arguments,
         "call_id": call_id,
-        "name": name,
+        "name": client.name,
     }
+    if client.namespace is not None:
+        item["namespace"] = client.namespace  # Codex dispatches on it: without, "unsupported call"
+    return item
 
 
-def custom_call_item(item_id: str, call_id: str, name: str, raw_input: str, status: str) -> dict[str, Any]:
-    return {"id": item_id, "type": "custom_tool_call", "status": status, "call_id": call_id, "name": name,
+def custom_call_item(item_id: str, call_id: str, client: ClientTool, raw_input: str, status: str) -> dict[str, Any]:
+    item = {"id": item_id, "type": "custom_tool_call", "status": status, "call_id": call_id, "name": client.name,
             "input": raw_input}  # fmt: skip
+    if client.namespace is not None:
+        item["namespace"] = client.namespace
+    return item
+
+
+def tool_search_call_item(item_id: str, call_id: str, arguments: Any, status: str = "completed") -> dict[str, Any]:
+    """A client-run tool search, as the spec's ``tool_search_call`` item (arguments as an object)."""
+    return {"id": item_id, "type": "tool_search_call", "status": status, "call_id": call_id, "execution": "client",
+            "arguments": arguments}  # fmt: skip
+
+
+def search_arguments(arguments: str) -> Any:
+    """The model's JSON arguments for a tool search, as the object ``tool_search_call`` carries
+    (text that is not JSON is taken as the query)."""
+    try:
+        return _json.loads(arguments) if arguments else {}
+    except ValueError:
+        return {"query": arguments}
 
 
 def output_text(output: list[dict[str, Any]]) -> str:
