@@ -306,6 +306,32 @@ def remote_upstream(
 _Body = bytes | AsyncIterator[bytes] | None
 
 
+_SCRUBBED = b"***"
+
+
+async def _scrubbed(chunks: AsyncIterator[bytes], secret: bytes) -> AsyncIterator[bytes]:
+    """``chunks`` with every occurrence of ``secret`` replaced, also one cut across two chunks: a
+    chunk's tail that could begin the secret waits for the next chunk (for an event stream that
+    is never a whole frame, whose end is a blank line)."""
+    held = b""
+    first = secret[:1]
+    for_tail = len(secret) - 1
+    async for chunk in chunks:
+        data = (held + chunk if held else chunk).replace(secret, _SCRUBBED)
+        held = b""
+        start = max(0, len(data) - for_tail)
+        at = data.rfind(first, start)
+        while at != -1:
+            if secret.startswith(data[at:]):
+                data, held = data[:at], data[at:]
+                break
+            at = data.rfind(first, start, at)
+        if data:
+            yield data
+    if held:
+        yield held
+
+
 class _Exchange:
     """One forwarded request: stream it up, stream the answer down, stop when the client leaves."""
 
@@ -438,6 +464,15 @@ class _Exchange:
         encoded = any(name.lower() == b"content-encoding" for name, _ in headers)
         dropped = (_DROPPED_RESPONSE_HEADERS if encoded else _HOP_BY_HOP_AND_SERVER) | connection_listed(headers)
         headers = [(name, value) for name, value in headers if name.decode("latin-1").lower() not in dropped]
+        if not (200 <= status < 300 or status >= 400):
+            # A redirect is not an answer: a client following its location would re-send the
+            # conversation (and its key) wherever it points.
+            raise UpstreamError(f"{self._where()} answered HTTP {status}, which is not an answer", status=502)
+        key = self.upstream._configured_key()
+        if key:  # an upstream may echo the key it was sent: in headers, bodies, stream frames
+            secret = key.encode()
+            headers = [(name, value.replace(secret, _SCRUBBED)) for name, value in headers]
+            chunks = _scrubbed(chunks, secret)
         if status >= 400:
             body = await self._read_error(chunks)
             headers = [(name, value) for name, value in headers if name.lower() != b"content-length"]

@@ -230,6 +230,8 @@ class _Responder:
         content_type = next((v for k, v in self.headers if k == b"content-type"), b"")
         if not 200 <= self.status < 300:
             self.mode = "error"
+            if self.status < 400:  # a redirect: its location must not reach a client that follows it
+                self.headers = []
         elif content_type.startswith(b"text/event-stream"):
             self.mode = "stream"
             self.encoder = self.client.encoder(self.context)
@@ -281,6 +283,10 @@ class _Responder:
         await self._send_json(self.status, payload)
 
     async def _finish_error(self) -> None:
+        if self.status < 400:  # neither an answer nor an error: a 3xx (or 1xx) is not followed
+            message = f"the upstream answered HTTP {self.status}, which is not an answer"
+            await self._send_error(ErrorInfo(502, "api_error", message))
+            return
         try:
             error = self.upstream.parse_error(self.status, bytes(self.buffer))
         except Exception:  # still an envelope, whatever the upstream sent
