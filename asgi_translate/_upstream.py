@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import anyio
 import httpx
@@ -202,6 +203,7 @@ class HTTPXUpstream:
             # h11 hands over any request target: "http://other/x" (absolute form) or "@other/x"
             # would otherwise name a new host after our origin. Only the path of it is kept.
             path = "/" + (urlsplit(path).path if "://" in path else path).lstrip("/")
+        path = _contained_path(path)
         if self.prefix.endswith("/v1") and (path == "/v1" or path.startswith("/v1/")):
             path = path[3:]
         query = scope.get("query_string", b"").decode("latin-1")
@@ -253,6 +255,31 @@ class HTTPXUpstream:
         info = ErrorInfo(error.status, error.error_type, error.message)
         status, payload = get_codec(self.upstream).render_error(info)
         return status, self.scrub(dumpb(payload))
+
+
+def _contained_path(path: str) -> str:
+    """``path`` with its dot segments resolved (``/v1/./a/../b`` is ``/v1/b``), so that what follows
+    the upstream URL's prefix stays below it: ``..`` that would climb above the root, and segments
+    that only an upstream decoding ``%2e``, ``%2f`` or ``%5c`` would read as dots or separators
+    (``%2e%2e``, ``..%2f..``), raise an :class:`UpstreamError` (400) before anything is sent."""
+    if "." not in path and "%" not in path:  # nearly every request: nothing to resolve
+        return path
+    kept: list[str] = []
+    segments = path.split("/")[1:]
+    for index, segment in enumerate(segments):
+        decoded = unquote(segment)
+        if decoded in (".", ".."):
+            if decoded == "..":
+                if not kept:
+                    raise UpstreamError("The request path climbs above the upstream's base path", status=400)
+                kept.pop()
+            if index == len(segments) - 1:
+                kept.append("")  # "/a/b/.." names the directory "/a/"
+            continue
+        if any(part in (".", "..") for part in re.split(r"[/\\]", decoded)):
+            raise UpstreamError("The request path holds encoded dot segments", status=400)
+        kept.append(segment)
+    return "/" + "/".join(kept)
 
 
 def _env_proxy(origin: str) -> str | None:
