@@ -53,7 +53,8 @@ _HOP_BY_HOP = frozenset(
 # adds its own date and server headers.
 _HOP_BY_HOP_AND_SERVER = _HOP_BY_HOP | {"date", "server"}
 _DROPPED_RESPONSE_HEADERS = _HOP_BY_HOP_AND_SERVER | {"content-length", "content-encoding"}
-_FORWARDED_REQUEST_HEADERS = frozenset({"accept", "content-type", "content-length", "user-agent"})
+# content-encoding travels with the body it describes (a gzip passthrough body stays gzip).
+_FORWARDED_REQUEST_HEADERS = frozenset({"accept", "content-type", "content-length", "content-encoding", "user-agent"})
 _FORWARDED_REQUEST_HEADERS |= {"x-request-id", "request-id", "idempotency-key", "traceparent", "tracestate"}
 # One pool for every concurrent stream: httpx's default (100 connections) would queue the 101st.
 _MAX_CONNECTIONS = 1000

@@ -194,7 +194,8 @@ class _Responder:
         headers = [
             (name, value)
             for name, value in scope["headers"]
-            if name not in (b"content-length", b"content-type", b"accept-encoding", b"accept")
+            # content-encoding described the client's body; ours is plain JSON
+            if name not in (b"content-length", b"content-type", b"content-encoding", b"accept-encoding", b"accept")
         ]
         headers += [
             (b"content-length", str(length).encode()),

@@ -16,7 +16,9 @@ from .._hub import json as _json
 
 #: Model lists and token counts are small; anything bigger is not what we asked for.
 MAX_SIZE = 8 * 1024 * 1024
-_DROPPED = (b"content-length", b"content-type", b"accept", b"accept-encoding", b"transfer-encoding")
+_DROPPED = frozenset(
+    {b"content-length", b"content-type", b"content-encoding", b"accept", b"accept-encoding", b"transfer-encoding"}
+)
 
 
 @dataclass(slots=True)
