@@ -45,21 +45,20 @@ class SSEDecoder:
         # NOTE: per the spec, one U+FEFF (byte order mark) at the very start of the stream is skipped.
         self._at_start = True
         #: True when the bytes so far ended exactly at an event boundary: nothing carried over
-        #: (no partial line, UTF-8 character, data lines or event type), past the start of stream.
-        self._boundary = False
+        #: (no partial line, UTF-8 character, data lines or event type); so at the start too.
+        self._boundary = True
 
     def decode(self, chunk: bytes) -> list[ServerSentEvent]:
         if self._boundary and chunk[-2:] == b"\n\n" and b"\r" not in chunk:
             # Whole events, as servers send them nearly always: no line state to carry.
-            return self._whole_events(chunk.decode("utf-8", "replace"))
+            if not self._at_start:
+                return self._whole_events(chunk.decode("utf-8", "replace"))
+            if chunk[:3] != b"\xef\xbb\xbf":  # the first chunk too, unless it opens with a BOM
+                self._at_start = False
+                return self._whole_events(chunk.decode("utf-8", "replace"))
         events = self._consume(self._complete_lines(self._utf8.decode(chunk)))
         self._boundary = (
-            not self._tail
-            and not self._data
-            and not self._event
-            and not self._skip_lf
-            and not self._at_start
-            and not self._utf8.getstate()[0]
+            not self._tail and not self._data and not self._event and not self._skip_lf and not self._utf8.getstate()[0]
         )
         return events
 
