@@ -21,7 +21,7 @@ from ._endpoints.table import build_table
 from ._endpoints.token_count import estimate_tokens
 from ._hub.context import Clock, IdFactory, random_id
 from ._hub.routes import Route, SchemaName, check_schema, default_routes, route_path
-from ._model_map import ModelMap
+from ._model_map import MaxTokensCap, ModelMap
 from ._state.memory import ResponseStore
 from ._state.redis import open_store
 
@@ -57,6 +57,7 @@ class TranslateMiddleware:
         upstream: SchemaName | None = None,
         routes: Sequence[Route] = (),
         default_max_tokens: int | Mapping[str, int] = 4096,
+        max_tokens_cap: int | Mapping[str, int] | MaxTokensCap | None = None,
         model_map: Mapping[str, str] | ModelMap | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         id_factory: IdFactory = random_id,
@@ -102,6 +103,7 @@ class TranslateMiddleware:
             routes=self.routes,
             model_map=self.model_map,
             default_max_tokens=default_max_tokens,
+            max_tokens_cap=_max_tokens_cap(max_tokens_cap),
             max_body_size=max_body_size,
             id_factory=id_factory,
             clock=clock,
@@ -131,3 +133,9 @@ class TranslateMiddleware:
 
     def max_tokens_for(self, model: str) -> int:
         return self.settings.max_tokens_for(model)
+
+
+def _max_tokens_cap(value: int | Mapping[str, int] | MaxTokensCap | None) -> MaxTokensCap:
+    if isinstance(value, MaxTokensCap):
+        return value
+    return MaxTokensCap(() if value is None else value)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._hub.routes import SCHEMAS, SchemaName
 from ._middleware import TranslateMiddleware
-from ._model_map import ModelMap
+from ._model_map import MaxTokensCap, ModelMap
 from ._upstream import HTTPXUpstream
 
 if TYPE_CHECKING:
@@ -113,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="max_tokens sent to a Messages upstream when a client gives none (default: %(default)s)",
     )
     add(
+        "--max-tokens-cap",
+        metavar="SPEC",
+        type=_max_tokens_cap,
+        help="largest max_tokens sent up, for servers with a small context: one number, or per model "
+        "'claude-*=8192,*=16384' (the name the client asked for, then the upstream's); larger requests are "
+        "lowered to it and the change is reported",
+    )
+    add(
         "--timeout",
         metavar="SECONDS",
         type=float,
@@ -155,6 +163,7 @@ def build_app(args: argparse.Namespace) -> TranslateMiddleware:
             upstream="chat",
             model_map=model_map,
             default_max_tokens=args.max_tokens_default,
+            max_tokens_cap=args.max_tokens_cap,
             response_store=args.response_store,
             strict=args.strict,
         )
@@ -167,6 +176,7 @@ def build_app(args: argparse.Namespace) -> TranslateMiddleware:
         timeout=httpx.Timeout(args.timeout, connect=args.connect_timeout),
         model_map=model_map,
         default_max_tokens=args.max_tokens_default,
+        max_tokens_cap=args.max_tokens_cap,
         response_store=args.response_store,
         strict=args.strict,
     )
@@ -274,6 +284,13 @@ def _describe(args: argparse.Namespace, remote: HTTPXUpstream | None) -> str:
 def _model_map(spec: str) -> ModelMap:
     try:
         return ModelMap.parse(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _max_tokens_cap(spec: str) -> MaxTokensCap:
+    try:
+        return MaxTokensCap.parse(spec)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

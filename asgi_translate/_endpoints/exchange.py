@@ -15,6 +15,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from .._hub import json as _json
 from .._hub import losses as _losses
+from .._hub import overflow
 from .._hub.canonical import StreamError
 from .._hub.context import Context
 from .._hub.errors import ErrorInfo, RequestTranslationError, TranslateError, type_for_status
@@ -150,6 +151,10 @@ class _Responder:
         request = self.client.parse_request(client_body)
         client_model = self.log.model = request.model
         request.model = self.config.model_map(request.model)
+        default_max_tokens = self.config.max_tokens_for(request.model)
+        cap = self.config.max_tokens_cap.apply(request, client_model)
+        if cap is not None:
+            default_max_tokens = min(default_max_tokens, cap)
         request = await _hooks.apply_on_request(self.config.on_request, request)
         self.context = Context(
             request=request,
@@ -157,7 +162,8 @@ class _Responder:
             client_body=client_body,
             new_id=self.config.id_factory,
             clock=self.config.clock,
-            default_max_tokens=self.config.max_tokens_for(request.model),
+            default_max_tokens=default_max_tokens,
+            betas=_betas(scope["headers"]),
         )
         payload = self.upstream.render_request(request, self.context)
         _losses.note_upstream_losses(request, self.route.client, self.route.upstream, payload)
@@ -290,6 +296,9 @@ class _Responder:
             return
         try:
             error = self.upstream.parse_error(self.status, bytes(self.buffer))
+            # Said in the client's schema's own words, so that the client can recover (retry with
+            # a smaller max_tokens, compact): see _hub/overflow.py.
+            error.overflow = overflow.detect(error, bytes(self.buffer), self.context.request.max_tokens)
         except Exception:  # still an envelope, whatever the upstream sent
             logger.exception("asgi_translate: failed to parse an upstream error body")
             error = ErrorInfo(self.status, type_for_status(self.status), f"upstream returned HTTP {self.status}")
@@ -346,6 +355,17 @@ class _Responder:
 _REPLACED_HEADERS = frozenset(
     {b"content-type", b"content-length", b"content-encoding", b"transfer-encoding", b"cache-control", b"etag"}
 )
+
+
+def _betas(headers: list[tuple[bytes, bytes]]) -> frozenset[str]:
+    """The betas the request's ``anthropic-beta`` headers name (they go upstream with it)."""
+    names = [
+        name.strip()
+        for key, value in headers
+        if key.lower() == b"anthropic-beta"
+        for name in value.decode("latin-1").split(",")
+    ]
+    return frozenset(name for name in names if name)
 
 
 def _check_content_type(headers: list[tuple[bytes, bytes]]) -> None:

@@ -75,18 +75,25 @@ class PendingResponse:
 async def prepare(
     body: dict[str, Any], store: ResponseStore, new_id: IdFactory
 ) -> tuple[dict[str, Any], PendingResponse]:
-    """Expand ``previous_response_id`` into ``input``; raises a 404/503 RequestTranslationError."""
-    items = _normalize_input(body.get("input"), new_id)
+    """Expand ``previous_response_id`` into ``input``; raises a 404/503 RequestTranslationError.
+
+    The new items are stored with an ``id`` each (minted where the client gave none), but go to the
+    parser as the client sent them: a minted id is new on every turn, and rendered upstream (a
+    reasoning item's id, say) it would make each turn's request differ from the previous one's
+    before the new turn and defeat the upstream's prefix cache."""
+    items = _normalize_input(body.get("input"), None)
+    stored = _normalize_input(items, new_id) if isinstance(items, list) else items
     previous = body.get("previous_response_id")
     if previous is not None:
         if not isinstance(previous, str):
             raise RequestTranslationError("'previous_response_id' must be a string", param="previous_response_id")
         chain = await _load_chain(previous, store)
         items = chain + _resolve_references(items, chain)
+        stored = chain + _resolve_references(stored, chain)
     expanded = {**body, "input": items}
     enabled = body.get("store", True) is not False
     # Without store, nothing is saved: the conversation is not held for the length of the answer.
-    return expanded, PendingResponse(store, items if enabled else [], enabled)
+    return expanded, PendingResponse(store, stored if enabled else [], enabled)
 
 
 async def _load_chain(response_id: str, store: ResponseStore) -> list[dict[str, Any]]:
@@ -127,10 +134,10 @@ def _resolve_references(items: list[dict[str, Any]], chain: list[dict[str, Any]]
     return [by_id.get(item.get("id"), item) if item.get("type") == "item_reference" else item for item in items]
 
 
-def _normalize_input(value: Any, new_id: IdFactory) -> list[dict[str, Any]]:
+def _normalize_input(value: Any, new_id: IdFactory | None) -> list[dict[str, Any]]:
     """The new input as a list of items in their full form (explicit ``type``, content lists,
-    an ``id`` each): what the input_items endpoint lists and what a later turn replays. Invalid
-    shapes pass through unchanged for the parser to reject with a precise message."""
+    and with ``new_id`` an ``id`` each): what the input_items endpoint lists and what a later turn
+    replays. Invalid shapes pass through unchanged for the parser to reject with a precise message."""
     if isinstance(value, str):
         value = [{"type": "message", "role": "user", "content": value}]
     if not isinstance(value, list):
@@ -138,7 +145,7 @@ def _normalize_input(value: Any, new_id: IdFactory) -> list[dict[str, Any]]:
     return [_normalize_item(item, new_id) if isinstance(item, dict) else item for item in value]
 
 
-def _normalize_item(item: dict[str, Any], new_id: IdFactory) -> dict[str, Any]:
+def _normalize_item(item: dict[str, Any], new_id: IdFactory | None) -> dict[str, Any]:
     kind = item.get("type", "message")
     if kind == "item_reference":
         return item
@@ -146,7 +153,7 @@ def _normalize_item(item: dict[str, Any], new_id: IdFactory) -> dict[str, Any]:
     if kind == "message" and isinstance(item.get("content"), str):
         text_type = "output_text" if item.get("role") == "assistant" else "input_text"
         out["content"] = [{"type": text_type, "text": item["content"]}]
-    if not isinstance(out.get("id"), str):
+    if new_id is not None and not isinstance(out.get("id"), str):
         out["id"] = new_id(_ITEM_PREFIX.get(kind, "item_") if isinstance(kind, str) else "item_")  # [] is unhashable
     return out
 

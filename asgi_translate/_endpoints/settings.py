@@ -16,7 +16,7 @@ from starlette.types import ASGIApp
 from .._hub.canonical import Request
 from .._hub.context import Clock, IdFactory
 from .._hub.routes import Route
-from .._model_map import ModelMap
+from .._model_map import MaxTokensCap, ModelMap
 from .._state.memory import ResponseStore
 from .hooks import ExchangeHook, RequestHook
 
@@ -36,6 +36,7 @@ class Settings:
     routes: Mapping[str, Route]
     model_map: ModelMap
     default_max_tokens: int | Mapping[str, int]
+    max_tokens_cap: MaxTokensCap
     max_body_size: int
     id_factory: IdFactory
     clock: Clock

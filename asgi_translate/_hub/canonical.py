@@ -15,7 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Role = Literal["user", "assistant"]
+#: ``system`` is a system message inside the conversation (Claude Code's mid-conversation system
+#: messages, chat and Responses system/developer messages after the first turn): it stays where it
+#: was, and holds only text parts. The system prompt before the conversation is ``Request.system``.
+Role = Literal["user", "assistant", "system"]
 
 StopReason = Literal[
     "end_turn",  # natural end (chat "stop", Responses "completed")
@@ -117,7 +120,8 @@ Part = TextPart | ImagePart | FilePart | ReasoningPart | ToolCallPart | ToolResu
 
 @dataclass(slots=True)
 class Message:
-    """One turn. System text never appears here: it lives in ``Request.system``."""
+    """One turn. The leading system prompt lives in ``Request.system``; a ``system`` message here is
+    one that came later in the conversation, kept at its position (text parts only)."""
 
     role: Role
     content: list[Part]

@@ -41,6 +41,9 @@ class Context:
     clock: Clock = time.time
     #: ``max_tokens`` sent to a Messages upstream when the client gave none.
     default_max_tokens: int = 4096
+    #: The betas named in the request's ``anthropic-beta`` headers, which go upstream with it: a
+    #: Messages upstream takes what they turn on (``mid-conversation-system-2026-04-07``).
+    betas: frozenset[str] = frozenset()
 
     def now(self) -> int:
         return int(self.clock())

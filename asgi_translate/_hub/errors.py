@@ -15,6 +15,7 @@ Errors travel between schemas as :class:`ErrorInfo`, whose ``type`` is Anthropic
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 # Anthropic error type -> HTTP status. https://docs.anthropic.com/en/api/errors
 STATUS_BY_TYPE: dict[str, int] = {
@@ -122,6 +123,22 @@ class ErrorInfo:
     code: str | None = None
     #: The exchange's request id, which Anthropic's envelope carries in its body.
     request_id: str | None = None
+    #: Machine-readable details, which Anthropic's envelope carries as ``error.details``
+    #: (``{"error_code": "thread_unsupported_request"}``: what the Anthropic SDKs act on).
+    details: dict[str, Any] | None = None
+    #: Set when the error says the request does not fit the model's context window: each schema
+    #: then words it the way its clients recognise (see :mod:`asgi_translate._hub.overflow`).
+    overflow: ContextOverflow | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContextOverflow:
+    """A request too large for the model: ``limit`` is the context window, ``input_tokens`` and
+    ``output_tokens`` (the ``max_tokens`` asked for); each is known when the upstream said it."""
+
+    limit: int | None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
 
 
 class TranslateError(Exception):
@@ -130,13 +147,14 @@ class TranslateError(Exception):
     status = 500
     error_type = "api_error"
 
-    def __init__(self, message: str, *, param: str | None = None) -> None:
+    def __init__(self, message: str, *, param: str | None = None, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        self.details = details
 
     def to_info(self) -> ErrorInfo:
-        return ErrorInfo(self.status, self.error_type, self.message, self.param)
+        return ErrorInfo(self.status, self.error_type, self.message, self.param, details=self.details)
 
 
 class RequestTranslationError(TranslateError):
@@ -146,8 +164,10 @@ class RequestTranslationError(TranslateError):
     status = 400
     error_type = "invalid_request_error"
 
-    def __init__(self, message: str, *, param: str | None = None, status: int = 400) -> None:
-        super().__init__(message, param=param)
+    def __init__(
+        self, message: str, *, param: str | None = None, status: int = 400, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, param=param, details=details)
         self.status = status
         self.error_type = type_for_status(status)
 

@@ -92,7 +92,15 @@ KNOWN: tuple[Loss, ...] = (
     Loss("messages", "service_tier, inference_geo, container, context_management, speed", "dropped",
          "Anthropic platform settings", r"(service_tier|inference_geo|container|context_management|speed|"
          r"user_profile_id|cache_control) dropped"),
+    Loss("messages", "system block x-anthropic-billing-header: ...", "dropped",
+         "Claude Code's billing line, which Anthropic strips; its suffix changes with the prompt and would defeat "
+         "the upstream's prefix cache", r"system x-anthropic-billing-header block dropped"),
+    Loss("messages", "output_config.task_budget", "dropped", "the model cannot be told a task budget elsewhere",
+         r"output_config\.\w+ dropped"),
     Loss("messages", "any other field", "dropped", "unknown to this version", r"unknown field \S+ dropped"),
+    Loss("messages", "thread", "rejected",
+         "nothing here holds a thread between turns: error.details.error_code thread_unsupported_request, on which "
+         "the Anthropic SDKs resend the whole history"),
     Loss("messages", "mcp_servers, server tools and their result blocks", "rejected",
          "only Anthropic's API can run them"),
     Loss("messages", "Files API sources, search_result blocks", "rejected", "no counterpart upstream"),
@@ -132,6 +140,15 @@ KNOWN: tuple[Loss, ...] = (
            r"(temperature|top_p) (dropped|\S+ clamped)", _ANTHROPIC) for client in _OPENAI),
     *(Loss(client, "whitespace-only stop sequences", "dropped", "Anthropic rejects them",
            r"whitespace-only stop sequences dropped", _ANTHROPIC) for client in ("chat",)),
+    *(Loss(client, "system/developer messages after the first turn", "coerced",
+           "folded into system; they stay in place when the request turns on Anthropic's "
+           "mid-conversation-system-2026-04-07 beta (anthropic-beta header)",
+           r"mid-conversation system message folded into system", _ANTHROPIC) for client in _OPENAI),
+    *(Loss(client, "user id (metadata.user_id, user, safety_identifier) over the upstream's limit", "coerced",
+           "hashed to its SHA-256 in hex: OpenAI takes 64 characters, Anthropic 512", r"user id hashed")
+      for client in SCHEMAS),
+    *(Loss(client, "max_tokens over max_tokens_cap", "coerced", "lowered to the cap set for the model",
+           r"max_tokens \d+ coerced to \d+") for client in SCHEMAS),
     *(Loss(client, "response_format json_object", "dropped", "Anthropic has JSON schemas only",
            r"response_format json_object dropped", _ANTHROPIC) for client in _OPENAI),
 )

@@ -9,9 +9,11 @@ FastAPI's ``detail``) is understood by the other as well.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from .._hub import json as _json
+from .._hub import overflow
 from .._hub.errors import OPENAI_TYPE_BY_TYPE, ErrorInfo, RequestTranslationError, openai_status, type_from_openai
 
 # -- request fields ---------------------------------------------------------------------------
@@ -94,17 +96,21 @@ def parse_error(status: int, body: bytes) -> ErrorInfo:
 
 
 def render_error(info: ErrorInfo) -> tuple[int, dict[str, Any]]:
-    """Error -> OpenAI's status and envelope."""
+    """Error -> OpenAI's status and envelope. A context overflow is OpenAI's 400 with the code
+    ``context_length_exceeded``, which OpenAI clients (Codex, the Agents SDK) act on."""
     status = openai_status(info)
     default = "invalid_request_error" if 400 <= status < 500 else "server_error"
-    return status, {
-        "error": {
-            "message": info.message,
-            "type": OPENAI_TYPE_BY_TYPE.get(info.type, default),
-            "param": info.param,
-            "code": info.code,
-        }
+    error = {
+        "message": info.message,
+        "type": OPENAI_TYPE_BY_TYPE.get(info.type, default),
+        "param": info.param,
+        "code": info.code,
     }
+    if info.overflow is not None:
+        status, error["type"], error["code"] = 400, "invalid_request_error", overflow.OPENAI_CODE
+        error["message"] = overflow.openai_message(info.overflow, info.message)
+        error["param"] = info.param or "messages"
+    return status, {"error": error}
 
 
 # -- data URLs --------------------------------------------------------------------------------
@@ -124,3 +130,20 @@ def split_data_url(url: str) -> tuple[str, str] | None:
 def data_url(media_type: str | None, data: str) -> str:
     """Base64 ``data`` -> a data URL; a part without a media type is ``application/octet-stream``."""
     return f"data:{media_type or 'application/octet-stream'};base64,{data}"
+
+
+# -- user identifiers -------------------------------------------------------------------------
+
+#: OpenAI's ``safety_identifier`` takes at most 64 characters (``../shared/specs``), and its API
+#: holds the ``user`` it replaces to the same.
+USER_ID_MAX = 64
+
+
+def user_identifier(user: str, losses: list[str]) -> str:
+    """A user id as OpenAI takes it: as given when short enough, else its SHA-256 in hex (64
+    characters: stable per user, so abuse tracking and cache bucketing keep working). Claude Code's
+    ``metadata.user_id`` is a ~150-character JSON string."""
+    if len(user) <= USER_ID_MAX:
+        return user
+    losses.append(f"user id hashed (longer than {USER_ID_MAX} characters)")
+    return hashlib.sha256(user.encode()).hexdigest()

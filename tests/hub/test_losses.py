@@ -14,6 +14,7 @@ from conftest import make_context
 from asgi_translate import TranslateMiddleware, UnsupportedFeatureError
 from asgi_translate._hub.losses import KNOWN, Loss, field_of, find, header_value, note_upstream_losses, readme_table
 from asgi_translate._hub.routes import SchemaName
+from asgi_translate._model_map import MaxTokensCap
 from asgi_translate.schemas import get_codec
 from asgi_translate.testing import FakeModel
 
@@ -36,6 +37,8 @@ THINKING_TURN: Any = [
     {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "ok"}]},
     {"type": "message", "role": "user", "content": "again"},
 ]
+
+CAP = 8192
 
 # (client, field) -> (upstream, fields added to the client's base body): a request showing the row.
 EXAMPLES: dict[tuple[str, str], tuple[SchemaName, dict[str, Any]]] = {
@@ -163,11 +166,41 @@ EXAMPLES: dict[tuple[str, str], tuple[SchemaName, dict[str, Any]]] = {
     ("chat", "whitespace-only stop sequences"): ("messages", {"stop": ["\n"]}),
     ("chat", "response_format json_object"): ("messages", {"response_format": {"type": "json_object"}}),
     ("responses", "response_format json_object"): ("messages", {"text": {"format": {"type": "json_object"}}}),
+    ("messages", "system block x-anthropic-billing-header: ..."): (
+        "chat",
+        {"system": [{"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.332.3f6;"}]},
+    ),
+    ("messages", "output_config.task_budget"): ("chat", {"output_config": {"task_budget": {"total": 1000}}}),
+    ("messages", "thread"): ("chat", {"thread": {"type": "create"}}),
+    ("chat", "system/developer messages after the first turn"): (
+        "messages",
+        {"messages": [*USER, {"role": "system", "content": "later"}]},
+    ),
+    ("responses", "system/developer messages after the first turn"): (
+        "messages",
+        {"input": [*USER, {"role": "developer", "content": "later"}]},
+    ),
+    ("chat", "user id (metadata.user_id, user, safety_identifier) over the upstream's limit"): (
+        "responses",
+        {"user": "u" * 65},
+    ),
+    ("messages", "user id (metadata.user_id, user, safety_identifier) over the upstream's limit"): (
+        "chat",
+        {"metadata": {"user_id": "u" * 150}},
+    ),
+    ("responses", "user id (metadata.user_id, user, safety_identifier) over the upstream's limit"): (
+        "messages",
+        {"safety_identifier": "u" * 513},
+    ),
+    ("chat", "max_tokens over max_tokens_cap"): ("messages", {"max_tokens": CAP + 1}),
+    ("messages", "max_tokens over max_tokens_cap"): ("chat", {"max_tokens": CAP + 1}),
+    ("responses", "max_tokens over max_tokens_cap"): ("chat", {"max_output_tokens": CAP + 1}),
 }
 
 
 def translate(client: SchemaName, upstream: SchemaName, extra: dict[str, Any]) -> list[str]:
     request = get_codec(client).parse_request({**BASE[client], **extra})
+    MaxTokensCap(CAP).apply(request, request.model)  # as the exchange does, with max_tokens_cap=CAP
     body = get_codec(upstream).render_request(request, make_context(request))
     note_upstream_losses(request, client, upstream, body)
     return request.losses

@@ -159,7 +159,7 @@ def test_parse_bad_max_tokens(value: Any) -> None:
 
 def test_parse_unknown_role() -> None:
     with pytest.raises(RequestTranslationError) as exc:
-        parse_request(body(messages=[{"role": "system", "content": "x"}]))
+        parse_request(body(messages=[{"role": "tool", "content": "x"}]))
     assert exc.value.param == "messages[0].role"
 
 

@@ -88,17 +88,22 @@ def test_codec_is_registered_under_chat() -> None:
 # parse_request
 
 
-def test_system_and_developer_messages_anywhere_become_system_in_order() -> None:
+def test_leading_system_messages_are_the_prompt_and_later_ones_stay_in_place() -> None:
     req = parse_request(
         _body(
             {"role": "system", "content": "Be brief."},
+            {"role": "developer", "content": "Be kind."},
             _user("Hi"),
             {"role": "developer", "content": [{"type": "text", "text": "Use French."}]},
             {"role": "assistant", "content": "Bonjour"},
         )
     )
-    assert req.system == ["Be brief.", "Use French."]
-    assert req.messages == [Message("user", [TextPart("Hi")]), Message("assistant", [TextPart("Bonjour")])]
+    assert req.system == ["Be brief.", "Be kind."]
+    assert req.messages == [
+        Message("user", [TextPart("Hi")]),
+        Message("system", [TextPart("Use French.")]),
+        Message("assistant", [TextPart("Bonjour")]),
+    ]
 
 
 def test_user_parts_text_image_url_data_url_and_file() -> None:
@@ -217,14 +222,15 @@ def test_consecutive_tool_messages_and_the_next_user_message_form_one_user_turn(
             _user("Again"),
         )
     )
-    assert req.system == ["Mid-conversation rule."]
-    assert [m.role for m in req.messages] == ["user", "assistant", "user", "user"]
+    assert req.system == []
+    # The system message among the tool results follows them, before the next user text.
+    assert [m.role for m in req.messages] == ["user", "assistant", "user", "system", "user", "user"]
     assert req.messages[2].content == [
         ToolResultPart("c1", [TextPart("one")]),
         ToolResultPart("c2", [TextPart("two"), ImagePart(url="https://x.test/p.png")]),
-        TextPart("Thanks"),
     ]
-    assert req.messages[3].content == [TextPart("Again")]
+    assert req.messages[3].content == [TextPart("Mid-conversation rule.")]
+    assert [m.content for m in req.messages[4:]] == [[TextPart("Thanks")], [TextPart("Again")]]
 
 
 def test_tools_tool_choice_and_parallel_tool_calls() -> None:

@@ -98,11 +98,13 @@ def test_message_items_group_into_alternating_turns() -> None:
             ]
         )
     )
-    assert req.system == ["Dev rules.", "Sys."]
-    assert [m.role for m in req.messages] == ["user", "assistant", "user"]
+    assert req.system == ["Dev rules."]  # before the first turn: the prompt; later: in place
+    assert [m.role for m in req.messages] == ["user", "assistant", "user", "system", "user"]
     assert req.messages[0].content == [TextPart("a"), TextPart("b")]
     assert req.messages[1].content == [TextPart("c"), ToolCallPart("call_1", "f", "{}", item_id="fc_1")]
-    assert req.messages[2].content == [ToolResultPart("call_1", [TextPart("done")]), TextPart("d")]
+    assert req.messages[2].content == [ToolResultPart("call_1", [TextPart("done")])]
+    assert req.messages[3].content == [TextPart("Sys.")]
+    assert req.messages[4].content == [TextPart("d")]
 
 
 def test_images_files_and_refusals() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..._hub import json as _json
+from ..._hub import overflow
 from ..._hub.errors import STATUS_BY_TYPE, ErrorInfo, anthropic_status, anthropic_type, type_for_status
 
 
@@ -32,9 +33,14 @@ def parse_error(status: int, body: bytes) -> ErrorInfo:
 
 def render_error(info: ErrorInfo) -> tuple[int, dict[str, Any]]:
     """ErrorInfo -> (status, Anthropic envelope). The SDK picks its exception class from the
-    status and reads ``error.type``/``error.message`` from the body."""
-    return anthropic_status(info), {
-        "type": "error",
-        "error": {"type": anthropic_type(info), "message": info.message},
-        "request_id": info.request_id,
-    }
+    status and reads ``error.type``/``error.message`` from the body (and ``error.details``, whose
+    ``error_code`` it acts on). A context overflow is Anthropic's 400 in Anthropic's words, which
+    Claude Code parses to retry with a ``max_tokens`` that fits."""
+    error: dict[str, Any] = {"type": anthropic_type(info), "message": info.message}
+    status = anthropic_status(info)
+    if info.overflow is not None:
+        status, error["type"] = 400, "invalid_request_error"
+        error["message"] = overflow.anthropic_message(info.overflow, info.message)
+    if info.details:
+        error["details"] = info.details
+    return status, {"type": "error", "error": error, "request_id": info.request_id}

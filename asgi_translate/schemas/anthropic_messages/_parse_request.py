@@ -102,6 +102,19 @@ def parse_request(body: dict[str, Any]) -> Request:
     return request
 
 
+#: Claude Code's first system block: ``x-anthropic-billing-header: cc_version=2.1.332.3f6;
+#: cc_entrypoint=sdk-cli;``. Anthropic's API reads it as a header and strips it; its version suffix
+#: changes from prompt to prompt, so sent on as text it would open every prompt with bytes that
+#: differ and defeat the upstream's prefix cache of the ~27 KB preamble after it.
+BILLING_HEADER = "x-anthropic-billing-header:"
+
+#: What an Anthropic SDK does on this error code: the JS SDK's toolRunner (1.14+) stops threading
+#: and resends the whole history. ``thread`` asks the server to hold the conversation between turns
+#: and send only the new messages; nothing here holds it, and dropping the field would send the
+#: upstream a lone tool result.
+THREAD_UNSUPPORTED = {"error_code": "thread_unsupported_request", "unsupported": ["thread"]}
+
+
 def note(losses: list[str], text: str) -> None:
     """Record a loss once, however many blocks caused it."""
     if text not in losses:
@@ -137,6 +150,12 @@ def _required(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], para
 
 
 def _check_fields(body: dict[str, Any], losses: list[str]) -> None:
+    if body.get("thread") is not None:
+        raise UnsupportedFeatureError(
+            "thread: this server does not keep message threads; send the whole conversation in messages",
+            param="thread",
+            details=THREAD_UNSUPPORTED,
+        )
     if "mcp_servers" in body:
         raise UnsupportedFeatureError(
             "mcp_servers are connected by Anthropic's API itself; the upstream cannot reach them. "
@@ -181,13 +200,21 @@ def _parse_system(value: Any, losses: list[str]) -> list[str]:
         return [value] if value else []
     if not isinstance(value, list):
         raise RequestTranslationError("system must be a string or an array of text blocks", param="system")
+    texts = _text_blocks(value, "system", losses)
+    if texts and texts[0].startswith(BILLING_HEADER):
+        note(losses, "system x-anthropic-billing-header block dropped")
+        del texts[0]
+    return texts
+
+
+def _text_blocks(value: list[Any], where: str, losses: list[str]) -> list[str]:
     texts: list[str] = []
     for i, block in enumerate(value):
-        where = f"system[{i}]"
+        param = f"{where}[{i}]"
         if not isinstance(block, dict) or block.get("type") != "text":
-            raise RequestTranslationError(f"{where} must be a text block", param=f"{where}.type")
+            raise RequestTranslationError(f"{param} must be a text block", param=f"{param}.type")
         _note_block_extras(block, losses)
-        texts.append(_required(block, "text", str, f"{where}.text"))
+        texts.append(_required(block, "text", str, f"{param}.text"))
     return texts
 
 
@@ -199,18 +226,25 @@ def _parse_messages(value: Any, losses: list[str]) -> list[Message]:
         raise RequestTranslationError("messages must be an array", param="messages")
     if not value:  # as Anthropic's API answers: there is nothing to reply to
         raise RequestTranslationError("messages: at least one message is required", param="messages")
-    return [_parse_message(raw, f"messages[{i}]", losses) for i, raw in enumerate(value)]
+    messages = [_parse_message(raw, f"messages[{i}]", losses) for i, raw in enumerate(value)]
+    return [message for message in messages if message.content or message.role != "system"]
 
 
 def _parse_message(raw: Any, where: str, losses: list[str]) -> Message:
     if not isinstance(raw, dict):
         raise RequestTranslationError(f"{where} must be an object", param=where)
     role = raw.get("role")
+    content = raw.get("content")
+    if role == "system":  # the mid-conversation-system beta: kept in place, text only
+        if isinstance(content, str):
+            return Message("system", [TextPart(content)] if content else [])
+        if not isinstance(content, list):
+            raise RequestTranslationError(f"{where}.content must be a string or an array", param=f"{where}.content")
+        return Message("system", [TextPart(text) for text in _text_blocks(content, f"{where}.content", losses) if text])
     if role not in ("user", "assistant"):
         raise RequestTranslationError(
-            f"{where}.role must be 'user' or 'assistant', got {role!r}", param=f"{where}.role"
+            f"{where}.role must be 'user', 'assistant' or 'system', got {role!r}", param=f"{where}.role"
         )
-    content = raw.get("content")
     if isinstance(content, str):
         return Message(role, [TextPart(content)])
     if not isinstance(content, list):
@@ -404,6 +438,9 @@ def _parse_tool(raw: Any, where: str, losses: list[str]) -> Tool:
 
 def _parse_output(body: dict[str, Any], request: Request) -> None:
     config = _optional(body, "output_config", dict, "output_config") or {}
+    for key in config:
+        if key not in ("effort", "format"):  # task_budget: the model is told a budget it cannot see here
+            note(request.losses, f"output_config.{key} dropped")
     effort = _optional(config, "effort", str, "output_config.effort")
     if effort is not None and effort not in _EFFORTS:
         raise RequestTranslationError(

@@ -9,6 +9,7 @@ temperature within 0..1. Every adjustment that changes what the client asked for
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from ..._hub import json as _json
@@ -31,6 +32,10 @@ from ..._hub.reasoning import MIN_BUDGET, budget_for_effort
 from ._parse_request import note
 
 _TOOL_CHOICES = {"auto": "auto", "required": "any", "none": "none", "tool": "tool"}
+#: The beta under which Anthropic takes ``role: "system"`` messages inside ``messages``.
+MID_CONVERSATION_SYSTEM = "mid-conversation-system-2026-04-07"
+#: Anthropic's limit for ``metadata.user_id`` (``../shared/specs``).
+USER_ID_MAX = 512
 # Leading bytes of base64-encoded images, for image parts that arrive without a media type.
 _IMAGE_MAGIC = (("iVBORw0KGgo", "image/png"), ("/9j/", "image/jpeg"), ("R0lGOD", "image/gif"), ("UklGR", "image/webp"))
 # What a freeform (custom) tool looks like to a schema that only knows JSON-argument functions.
@@ -45,15 +50,16 @@ def render_request(req: Request, ctx: Context) -> dict[str, Any]:
     """Build the Messages request; raises RequestTranslationError for history it cannot express."""
     body: dict[str, Any] = {"model": req.model, "max_tokens": req.max_tokens or ctx.default_max_tokens}
     system = [{"type": "text", "text": text} for text in req.system if text]
+    body["messages"], folded = _render_messages(req, MID_CONVERSATION_SYSTEM in ctx.betas)
+    system += folded
     if system:
         body["system"] = system
-    body["messages"] = _render_messages(req)
     thinking = _render_thinking(req, body, ctx)
     _render_sampling(req, body, thinking)
     if req.stop:
         _render_stop(req, body)
     if req.user:
-        body["metadata"] = {"user_id": req.user}
+        body["metadata"] = {"user_id": _user_id(req.user, req.losses)}
     if req.tools:
         body["tools"] = [_render_tool(tool, req.losses) for tool in req.tools]
         choice = _render_tool_choice(req)
@@ -65,13 +71,31 @@ def render_request(req: Request, ctx: Context) -> dict[str, Any]:
     return body
 
 
+def _user_id(user: str, losses: list[str]) -> str:
+    """A user id Anthropic takes: as given up to 512 characters, else its SHA-256 in hex."""
+    if len(user) <= USER_ID_MAX:
+        return user
+    note(losses, f"user id hashed (longer than {USER_ID_MAX} characters)")
+    return hashlib.sha256(user.encode()).hexdigest()
+
+
 # -- messages ---------------------------------------------------------------------------------
 
 
-def _render_messages(req: Request) -> list[dict[str, Any]]:
-    """Messages with consecutive same-role turns merged: Anthropic requires alternation."""
+def _render_messages(req: Request, system_in_place: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Messages with consecutive same-role turns merged (Anthropic requires alternation), and the
+    text blocks of system messages that could not stay in place, for ``system``. They stay in
+    place only where the upstream takes them: with the ``mid-conversation-system`` beta."""
     out: list[dict[str, Any]] = []
+    folded: list[dict[str, Any]] = []
     for index, message in enumerate(req.messages):
+        if message.role == "system":
+            texts = [{"type": "text", "text": p.text} for p in message.content if isinstance(p, TextPart) and p.text]
+            if not system_in_place:
+                folded += texts
+                if texts:
+                    note(req.losses, "mid-conversation system message folded into system")
+                continue
         blocks = [block for part in message.content for block in _render_part(part, message, index, req.losses)]
         if not blocks:
             continue  # Anthropic rejects empty content; an empty turn says nothing anyway
@@ -83,7 +107,7 @@ def _render_messages(req: Request) -> list[dict[str, Any]]:
         if turn["role"] == "user":
             # tool_result blocks must open the user turn that answers the tool_use turn.
             turn["content"].sort(key=lambda block: block["type"] != "tool_result")
-    return out
+    return out, folded
 
 
 def _render_part(part: Part, message: Message, index: int, losses: list[str]) -> list[dict[str, Any]]:

@@ -216,21 +216,42 @@ def _tool_result(message: dict[str, Any], param: str) -> ToolResultPart:
 class _Conversation:
     """Collects turns. Tool results open (or extend) a user turn, and a user message straight
     after tool results joins that turn: Messages wants every result of one assistant turn in the
-    next user turn, before any new text."""
+    next user turn, before any new text. System and developer messages before the first turn are
+    the system prompt; later ones stay where they are, as system messages of the conversation,
+    except that one among a turn's tool results follows them (every schema wants the results right
+    after their calls)."""
 
-    __slots__ = ("system", "messages", "after_tool")
+    __slots__ = ("system", "messages", "after_tool", "pending_system")
 
     def __init__(self) -> None:
         self.system: list[str] = []
         self.messages: list[Message] = []
         self.after_tool = False
+        self.pending_system: list[Part] = []
+
+    def add_system(self, texts: list[str]) -> None:
+        if not self.messages:
+            self.system += texts
+        else:
+            self.pending_system += [TextPart(text) for text in texts]
+            if not self.after_tool:
+                self.flush()
 
     def add(self, role: str, parts: list[Part], *, tool: bool = False) -> None:
+        if not tool:
+            self.flush()
         if self.after_tool and role == "user":
             self.messages[-1].content.extend(parts)
         elif parts:
             self.messages.append(Message(role, parts))  # type: ignore[arg-type]
         self.after_tool = tool and role == "user"
+
+    def flush(self) -> None:
+        """Place the system text held back while tool results were coming in."""
+        if self.pending_system:
+            self.messages.append(Message("system", self.pending_system))
+            self.pending_system = []
+            self.after_tool = False
 
 
 def _messages(raw: Any, losses: list[str]) -> _Conversation:
@@ -245,7 +266,7 @@ def _messages(raw: Any, losses: list[str]) -> _Conversation:
         role = message.get("role")
         named = named or message.get("name") is not None
         if role in ("system", "developer"):
-            conversation.system += _system(message, param)
+            conversation.add_system(_system(message, param))
         elif role == "user":
             conversation.add("user", _content(message.get("content"), f"{param}.content", _USER_PARTS))
         elif role == "assistant":
@@ -260,6 +281,7 @@ def _messages(raw: Any, losses: list[str]) -> _Conversation:
             raise _fail(
                 f"'{param}.role' {role!r} is not one of system, developer, user, assistant, tool", f"{param}.role"
             )
+    conversation.flush()
     if named:
         losses.append("messages[].name dropped")
     return conversation

@@ -39,7 +39,7 @@ from ..._hub.canonical import (
 from ..._hub.context import Context
 from ..._hub.errors import UnsupportedFeatureError
 from ..._hub.reasoning import effort_for_budget
-from .._openai_common import data_url
+from .._openai_common import data_url, user_identifier
 from ._fields import details_from_reasoning, reasoning_text
 
 #: What a tool message says when its result was only images or files, moved to a user message.
@@ -172,6 +172,10 @@ def _messages(req: Request) -> list[dict[str, Any]]:
     for message in req.messages:
         if message.role == "user":
             messages += _user(message)
+        elif message.role == "system":  # chat takes system messages anywhere: in place
+            messages += [
+                {"role": "system", "content": part.text} for part in message.content if isinstance(part, TextPart)
+            ]
         else:
             messages.append(assistant_message(message.content, always_details=False))
     return messages
@@ -187,7 +191,9 @@ def _options(req: Request, body: dict[str, Any]) -> None:
     if req.stop:
         body["stop"] = list(req.stop)
     if req.user is not None:
-        body["user"] = req.user
+        # ``user``, which every OpenAI-compatible server reads (``safety_identifier`` is OpenAI's
+        # alone), held to the 64 characters OpenAI takes for either.
+        body["user"] = user_identifier(req.user, req.losses)
     reasoning = req.reasoning
     if reasoning is not None and reasoning.enabled:
         effort = reasoning.effort

@@ -349,18 +349,41 @@ def _parse_tool_choice(choice: Any, req: Request) -> ToolChoice:
 
 
 class _Turns:
-    """Collects parts into alternating turns: consecutive items of one role share a Message."""
+    """Collects parts into alternating turns: consecutive items of one role share a Message.
+    System and developer messages before the first turn join the system prompt (after
+    ``instructions``); later ones stay where they are, as system messages of the conversation,
+    except that one among a turn's tool results follows them (every schema wants the results right
+    after their calls)."""
 
-    __slots__ = ("messages",)
+    __slots__ = ("messages", "pending_system")
 
     def __init__(self, messages: list[Message]) -> None:
         self.messages = messages
+        self.pending_system: list[Part] = []
+
+    def add_system(self, text: str, req: Request) -> None:
+        if not self.messages:
+            req.system.append(text)
+            return
+        if text:
+            self.pending_system.append(TextPart(text))
+        last = self.messages[-1]
+        if not (last.role == "user" and last.content and isinstance(last.content[-1], ToolResultPart)):
+            self.flush()
 
     def add(self, role: Role, part: Part) -> None:
+        if not isinstance(part, ToolResultPart):
+            self.flush()
         if self.messages and self.messages[-1].role == role:
             self.messages[-1].content.append(part)
         else:
             self.messages.append(Message(role, [part]))
+
+    def flush(self) -> None:
+        """Place the system text held back while tool results were coming in."""
+        if self.pending_system:
+            self.messages.append(Message("system", self.pending_system))
+            self.pending_system = []
 
 
 def _parse_instructions(value: Any, req: Request) -> None:
@@ -380,6 +403,7 @@ def _parse_instructions(value: Any, req: Request) -> None:
         if item.get("type", "message") != "message":
             raise _fail(f"{param}: instructions may only hold message items", f"{param}.type")
         _parse_message(item, param, req, turns)
+    turns.flush()
 
 
 def _parse_input(value: Any, req: Request) -> None:
@@ -414,6 +438,7 @@ def _parse_input(value: Any, req: Request) -> None:
             )
         else:  # a hosted tool's item, or a type newer than this version
             req.losses.append(f"{param} ({_type_label(kind)} item) dropped")
+    turns.flush()
 
 
 def _parse_message(item: dict[str, Any], param: str, req: Request, turns: _Turns) -> None:
@@ -424,7 +449,7 @@ def _parse_message(item: dict[str, Any], param: str, req: Request, turns: _Turns
         texts = [part.text for part in parts if isinstance(part, TextPart)]
         if len(texts) != len(parts):
             raise _fail(f"{param}: {role} messages may only contain text", f"{param}.content")
-        req.system.append("\n\n".join(texts))
+        turns.add_system("\n\n".join(texts), req)
         return
     if role not in ("user", "assistant"):
         raise _fail(f"{param}.role {role!r} is not one of user, assistant, system, developer", f"{param}.role")

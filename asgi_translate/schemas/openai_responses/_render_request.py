@@ -25,7 +25,7 @@ from ..._hub.canonical import (
 from ..._hub.context import Context
 from ..._hub.errors import RequestTranslationError
 from ..._hub.reasoning import effort_for_budget
-from .._openai_common import data_url
+from .._openai_common import data_url, user_identifier
 from ._parse_request import ENCRYPTED_INCLUDE
 
 
@@ -54,7 +54,8 @@ def _render_options(req: Request, body: dict[str, Any]) -> None:
         "max_output_tokens": req.max_tokens,
         "temperature": req.temperature,
         "top_p": req.top_p,
-        "user": req.user,
+        # OpenAI's replacement for the deprecated ``user``, at most 64 characters.
+        "safety_identifier": user_identifier(req.user, req.losses) if req.user is not None else None,
     }
     body.update((key, value) for key, value in optional.items() if value is not None)
     if req.metadata:
@@ -127,6 +128,10 @@ def _render_input(req: Request, ctx: Context) -> list[dict[str, Any]]:
     for message in req.messages:
         if message.role == "user":
             _render_user(message.content, items)
+        elif message.role == "system":  # a system message item where the conversation had it
+            items += [
+                {"role": "system", "content": part.text} for part in message.content if isinstance(part, TextPart)
+            ]
         else:
             _render_assistant(message.content, items, req)
     return items
