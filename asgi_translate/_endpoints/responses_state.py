@@ -90,6 +90,9 @@ async def prepare(
         chain = await _load_chain(previous, store)
         items = chain + _resolve_references(items, chain)
         stored = chain + _resolve_references(stored, chain)
+    found = await _stored_items(items, store)
+    if found:
+        items, stored = _substitute(items, found), _substitute(stored, found)
     expanded = {**body, "input": items}
     enabled = body.get("store", True) is not False
     # Without store, nothing is saved: the conversation is not held for the length of the answer.
@@ -134,6 +137,49 @@ def _resolve_references(items: list[dict[str, Any]], chain: list[dict[str, Any]]
     return [by_id.get(item.get("id"), item) if item.get("type") == "item_reference" else item for item in items]
 
 
+async def _stored_items(items: Any, store: ResponseStore) -> dict[str, dict[str, Any]]:
+    """The items that the ``item_reference`` items left name (outside a ``previous_response_id``
+    chain: the Vercel AI SDK sends ``{"type": "item_reference", "id": "msg_..."}`` for its earlier
+    output), each from whichever stored response holds it; an id never stored is a 404 naming it."""
+    found: dict[str, dict[str, Any]] = {}
+    if not isinstance(items, list):
+        return found
+    get_item = getattr(store, "get_item", None)  # a store written before items were indexed has none
+    for index, item in enumerate(items):
+        if not _is_reference(item) or item.get("id") in found:
+            continue
+        item_id = item.get("id")
+        stored = None
+        if isinstance(item_id, str) and get_item is not None:
+            try:
+                stored = await get_item(item_id)
+            except StoreUnavailableError as exc:
+                logger.warning("asgi_translate: %s", exc)
+                raise RequestTranslationError(
+                    "The response store is unavailable; retry, or send the items instead of item references",
+                    param=f"input[{index}].id",
+                    status=503,
+                ) from None
+        if stored is None:
+            message = f"Item with id {item_id!r} not found."
+            raise RequestTranslationError(message, param=f"input[{index}].id", status=404)
+        found[item_id] = stored
+    return found
+
+
+def _substitute(items: Any, found: dict[str, dict[str, Any]]) -> Any:
+    return [found.get(item["id"], item) if _is_reference(item) else item for item in items]
+
+
+def _is_reference(item: Any) -> bool:
+    """An ``item_reference``, also in the spec's other spelling: ``type`` null (or left out) beside
+    a lone ``id``."""
+    if not isinstance(item, dict):
+        return False
+    kind = item.get("type")
+    return kind == "item_reference" or (kind is None and "id" in item and "role" not in item and "content" not in item)
+
+
 def _normalize_input(value: Any, new_id: IdFactory | None) -> list[dict[str, Any]]:
     """The new input as a list of items in their full form (explicit ``type``, content lists,
     and with ``new_id`` an ``id`` each): what the input_items endpoint lists and what a later turn
@@ -147,7 +193,7 @@ def _normalize_input(value: Any, new_id: IdFactory | None) -> list[dict[str, Any
 
 def _normalize_item(item: dict[str, Any], new_id: IdFactory | None) -> dict[str, Any]:
     kind = item.get("type", "message")
-    if kind == "item_reference":
+    if _is_reference(item):
         return item
     out = {"type": kind, **item}
     if kind == "message" and isinstance(item.get("content"), str):

@@ -17,13 +17,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
 
 from .._hub import json as _json
-from .memory import MemoryStore, ResponseStore, StoredResponse, StoreUnavailableError
+from .memory import MemoryStore, ResponseStore, StoredResponse, StoreUnavailableError, find_output_item, output_ids
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -121,9 +121,27 @@ class RedisStore:
             return None
 
     async def put(self, response_id: str, entry: StoredResponse) -> None:
+        """The response, and for each output item a key naming the response, written in one
+        transaction with the same expiry: an ``item_reference`` resolves while the response lives."""
         data = _json.dumpb(entry.to_json())
         ttl_ms = max(1, round(self.ttl * 1000))
-        await self._call("write", lambda client: client.set(self._key(response_id), data, px=ttl_ms))
+        item_ids = output_ids(entry)
+
+        async def write(client: Redis) -> None:
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.set(self._key(response_id), data, px=ttl_ms)
+                for item_id in item_ids:
+                    pipe.set(self._item_key(item_id), response_id, px=ttl_ms)
+                await pipe.execute()
+
+        await self._call("write", write)
+
+    async def get_item(self, item_id: str) -> dict[str, Any] | None:
+        raw = await self._call("read", lambda client: client.get(self._item_key(item_id)))
+        if raw is None:
+            return None
+        entry = await self.get(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw))
+        return None if entry is None else find_output_item(entry, item_id)
 
     async def delete(self, response_id: str) -> bool:
         removed = await self._call("delete", lambda client: client.delete(self._key(response_id)))
@@ -140,6 +158,10 @@ class RedisStore:
 
     def _key(self, response_id: str) -> str:
         return self.key_prefix + response_id
+
+    def _item_key(self, item_id: str) -> str:
+        """``asgi_translate:resp:item:<id>``: response ids start ``resp_``, so never this."""
+        return f"{self.key_prefix}item:{item_id}"
 
     async def _connect(self) -> Redis:
         """The client, built on first use so that importing and configuring an app never touches

@@ -179,12 +179,50 @@ async def test_item_reference_resolves_against_the_chain(setup: Setup) -> None:
     assert messages[2]["content"] == "ok"
 
 
-async def test_unresolvable_item_reference_is_a_400(setup: Setup) -> None:
+async def test_item_reference_resolves_any_stored_item_without_a_chain(setup: Setup) -> None:
+    """The Vercel AI SDK's shape (store on, no previous_response_id): earlier output by reference."""
+    first = await setup.client.responses.create(model="fake-model", input="remember this")
+    message_id = first.output[0].id
+    assert message_id is not None
+    history: Any = [
+        {"role": "user", "content": "remember this"},
+        {"type": "item_reference", "id": message_id},
+        {"id": message_id},  # the spec's other spelling: type null or absent beside a lone id
+        {"role": "user", "content": "ok"},
+    ]
+    second = await setup.client.responses.create(model="fake-model", input=history)
+    assert second.output_text == "You said: ok"
+    assert setup.upstream_messages() == [
+        {"role": "user", "content": "remember this"},
+        {"role": "assistant", "content": "You said: remember thisYou said: remember this"},
+        {"role": "user", "content": "ok"},
+    ]
+    # What the second response stored is the resolved item, so a chain from it replays it.
+    items = (await setup.http.get(f"/v1/responses/{second.id}/input_items?order=asc")).json()["data"]
+    assert [item["type"] for item in items] == ["message"] * 4 and items[1]["id"] == message_id
+
+
+async def test_an_item_id_never_stored_is_a_404_naming_it(setup: Setup) -> None:
+    await setup.client.responses.create(model="fake-model", input="something stored")
     response = await setup.http.post(
         "/v1/responses", json={"model": "fake-model", "input": [{"type": "item_reference", "id": "msg_unknown"}]}
     )
-    assert response.status_code == 400
+    assert response.status_code == 404
     assert response.json()["error"]["param"] == "input[0].id"
+    assert response.json()["error"]["message"] == "Item with id 'msg_unknown' not found."
+    assert len(setup.model.requests) == 1
+
+
+async def test_references_resolve_only_while_their_response_is_kept() -> None:
+    store = MemoryStore(max_entries=1)
+    app = TranslateMiddleware(FakeModel(), upstream="chat", response_store=store)
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://test") as http:
+        first = (await http.post("/v1/responses", json={"model": "m", "input": "one"})).json()
+        items = [{"type": "item_reference", "id": first["output"][0]["id"]}, {"role": "user", "content": "x"}]
+        reference = {"model": "m", "input": items}
+        assert (await http.post("/v1/responses", json={**reference, "store": False})).status_code == 200
+        await http.post("/v1/responses", json={"model": "m", "input": "two"})  # evicts the first
+        assert (await http.post("/v1/responses", json=reference)).status_code == 404
 
 
 async def test_other_paths_and_methods_pass_through(setup: Setup) -> None:

@@ -79,6 +79,26 @@ async def test_one_key_per_response_with_its_ttl(server: RedisServer) -> None:
         await store.aclose()
 
 
+async def test_output_items_are_found_by_id_with_the_responses_expiry(server: RedisServer) -> None:
+    store = RedisStore(server.url, ttl=120, key_prefix="app1:")
+    client = redis.asyncio.Redis.from_url(server.url)
+    item = {"id": "msg_7", "type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "hi"}]}
+    try:
+        await store.put("resp_7", StoredResponse(response={"id": "resp_7", "output": [item]}))
+        assert sorted(await client.keys("*")) == [b"app1:item:msg_7", b"app1:resp_7"]
+        assert 119_000 < await client.pttl("app1:item:msg_7") <= 120_000
+        assert await store.get_item("msg_7") == item
+        assert await store.get_item("msg_unknown") is None
+        other = RedisStore(server.url, key_prefix="app1:")  # another process sees it too
+        assert await other.get_item("msg_7") == item
+        await other.aclose()
+        await store.delete("resp_7")
+        assert await store.get_item("msg_7") is None  # the pointer outlives the response harmlessly
+    finally:
+        await client.aclose()
+        await store.aclose()
+
+
 async def test_entries_expire_after_ttl(server: RedisServer) -> None:
     store = RedisStore(server.url, ttl=0.5)
     try:
