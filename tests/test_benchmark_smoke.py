@@ -45,3 +45,27 @@ def test_quick_run_for_one_direction_produces_rows(tmp_path: Path) -> None:
     assert [r["direction"] for r in rows if r["group"] == "memory"] == ["chat->messages"]
     assert {r["ratio"] for r in result["ratios"]} == {"ours/floor"}
     assert json.loads(out.read_text())["rows"] == rows
+
+
+@pytest.mark.slow
+def test_the_capacity_benchmark_runs_a_bounded_round(tmp_path: Path) -> None:
+    """Two connections for half a second against the fake upstream, the aiohttp floor and the
+    proxy: every stream completes (its terminator seen), and CPU per stream is counted."""
+    pytest.importorskip("aiohttp", reason="the aiohttp floor needs aiohttp (pip install -e '.[aiohttp]')")
+    import subprocess
+
+    out = tmp_path / "capacity.json"
+    argv = ["--targets=upstream,floor-aiohttp,proxy", "--concurrency=2", "--warmup=0.2", "--window=0.5"]
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "capacity.py"), *argv, "--grace=2", f"--out={out}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["target"], r["concurrency"]) for r in rows] == [("upstream", 2), ("floor-aiohttp", 2), ("proxy", 2)]
+    assert all(r["streams"] > 0 and r["failures"] == 0 for r in rows)
+    assert all(r["cpu_us_per_stream"] > 0 for r in rows if r["target"] != "upstream")
+    assert "| proxy | 0 | 2 |" in result.stdout
