@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from ._upstream import HTTPXUpstream
 
 DEFAULT_MAX_BODY_SIZE = 32 * 1024 * 1024
+#: As a remote's default read timeout: a model may think for minutes between two frames.
+DEFAULT_IDLE_TIMEOUT = 600.0
 
 
 class TranslateMiddleware:
@@ -71,6 +73,7 @@ class TranslateMiddleware:
         token_counter: TokenCounter = estimate_tokens,
         on_request: RequestHook | None = None,
         on_exchange: ExchangeHook | None = None,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
     ) -> None:
         if upstream is None and not routes:
             raise ValueError("TranslateMiddleware needs upstream='chat'|'messages'|'responses' or routes=[Route(...)]")
@@ -112,6 +115,7 @@ class TranslateMiddleware:
             token_counter=token_counter,
             on_request=on_request,
             on_exchange=on_exchange,
+            idle_timeout=idle_timeout,
         )
         self.endpoints = build_table(self.settings, upstream=upstream, app=self.app)
 

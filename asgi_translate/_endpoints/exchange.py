@@ -9,8 +9,10 @@ and ``send`` and owns all per-request state.
 from __future__ import annotations
 
 from dataclasses import replace
+from time import monotonic as _monotonic
 from typing import Any
 
+import anyio
 from starlette.types import Message, Receive, Scope, Send
 
 from .._hub import json as _json
@@ -18,8 +20,8 @@ from .._hub import losses as _losses
 from .._hub import overflow
 from .._hub.canonical import StreamError
 from .._hub.context import Context
-from .._hub.errors import ErrorInfo, RequestTranslationError, TranslateError, type_for_status
-from .._hub.pipeline import StreamTranslator, logger
+from .._hub.errors import STATUS_BY_TYPE, ErrorInfo, RequestTranslationError, TranslateError, type_for_status
+from .._hub.pipeline import StreamTranslator, logger, response_events
 from .._hub.routes import Route
 from ..schemas import Codec, get_codec
 from . import hooks as _hooks
@@ -31,6 +33,9 @@ from .settings import Settings
 # Upstream error bodies and JSON responses are buffered whole; an answer larger than this is
 # not a chat completion but a misbehaving upstream.
 MAX_RESPONSE_SIZE = 64 * 1024 * 1024
+#: Once the client's answer is complete, how long the upstream may take to end its own body before
+#: it is cancelled (an upstream that keeps its stream open after the terminator is not waited for).
+END_GRACE = 1.0
 
 
 class ExchangeEndpoint:
@@ -71,6 +76,9 @@ class _Responder:
         "state",
         "encoder",
         "log",
+        "upstream_scope",
+        "seen",
+        "idle_out",
     )
 
     def __init__(self, config: Settings, route: Route) -> None:
@@ -87,6 +95,10 @@ class _Responder:
         self.finished = False  # final http.response.body sent to the client
         self.state: _responses_state.PendingResponse | None = None  # Responses clients only
         self.encoder: Any = None
+        self.upstream_scope: anyio.CancelScope | None = None  # around the upstream call
+        #: When the upstream last handed us a message (monotonic); None while we are handling one.
+        self.seen: float | None = None
+        self.idle_out = False  # the upstream said nothing for idle_timeout seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.send = send
@@ -125,16 +137,48 @@ class _Responder:
                 self.log.error = CLIENT_DISCONNECTED
             return message
 
-        try:
-            await self.config.upstream_app(
-                self._upstream_scope(scope, length), receive_translated, self.send_translated
-            )
-        except Exception:
-            logger.exception("asgi_translate: upstream app raised")
-            await self._abort("the upstream application failed")
+        failed = await self._call_upstream(self._upstream_scope(scope, length), receive_translated)
+        if self.finished:
             return
-        if not self.finished:
+        if self.idle_out:
+            idle = self.config.idle_timeout
+            await self._abort(f"the upstream sent nothing for {idle:g} s", status=504)
+        elif failed:
+            await self._abort("the upstream application failed")
+        else:
             await self._abort("the upstream application returned without completing its response")
+
+    async def _call_upstream(self, scope: Scope, receive: Receive) -> bool:
+        """Run the upstream (app or remote) until it returns, falls silent for ``idle_timeout``,
+        or, once the client's answer is complete, for at most :data:`END_GRACE` more; ``True``
+        when it raised."""
+        idle = self.config.idle_timeout
+        failed = False
+        async with anyio.create_task_group() as group:
+            with anyio.CancelScope() as self.upstream_scope:
+                if idle is not None:
+                    self.seen = _monotonic()
+                    group.start_soon(self._watch_idle, idle, self.upstream_scope)
+                try:
+                    await self.config.upstream_app(scope, receive, self.send_translated)
+                except Exception:  # caught in the group, which would wrap it in an ExceptionGroup
+                    logger.exception("asgi_translate: upstream app raised")
+                    failed = True
+            group.cancel_scope.cancel()
+        return failed
+
+    async def _watch_idle(self, idle: float, scope: anyio.CancelScope) -> None:
+        """Cancel the upstream once it has handed us nothing for ``idle`` seconds. Time spent
+        inside ``send_translated`` (a slow client holding our send) does not count: ``seen`` is
+        ``None`` then. Wakes about once per ``idle`` seconds, never per frame."""
+        while not self.finished:
+            seen = self.seen
+            wait = idle if seen is None else seen + idle - _monotonic()
+            if wait <= 0:
+                self.idle_out = True
+                scope.cancel()
+                return
+            await anyio.sleep(wait)
 
     # -- request ------------------------------------------------------------------------------
 
@@ -219,7 +263,10 @@ class _Responder:
 
     async def send_translated(self, message: Message) -> None:
         if self.finished:
+            if not message.get("more_body", True) and self.upstream_scope is not None:
+                self.upstream_scope.deadline = float("inf")  # it ended its body: let it return in peace
             return
+        self.seen = None
         if message["type"] == "http.response.body":
             if self.translator is not None:  # once per upstream frame: the stream's hot path
                 await self._stream_body(message.get("body", b""), message.get("more_body", False))
@@ -227,6 +274,7 @@ class _Responder:
                 await self._body(message.get("body", b""), message.get("more_body", False))
         elif message["type"] == "http.response.start":
             await self._start(message)
+        self.seen = _monotonic()
 
     async def _start(self, message: Message) -> None:
         self.status = message["status"]
@@ -263,8 +311,12 @@ class _Responder:
             out += translator.finish()
         if self.state is not None and translator.done:  # stored before the client can chain
             await self.state.remember(getattr(self.encoder, "final_response", None))
-        if not more_body:
+        if translator.done or not more_body:
+            # The client's terminator is written: its answer is complete, whatever the upstream
+            # does next (an upstream that keeps its body open gets END_GRACE to end it).
             await self._send_body(out, more_body=False)
+            if more_body and self.upstream_scope is not None:
+                self.upstream_scope.deadline = anyio.current_time() + END_GRACE
         elif out:
             await self._send_body(out, more_body=True)
 
@@ -276,18 +328,48 @@ class _Responder:
             await (self._finish_json() if self.mode == "json" else self._finish_error())
 
     async def _finish_json(self) -> None:
+        raw = bytes(self.buffer)
         try:
-            response = self.upstream.parse_response(_json.loads_object(bytes(self.buffer)))
+            data = _json.loads_object(raw)
+            if _is_error_body(self.route.upstream, data):  # an error, whatever the status said
+                await self._send_error(self._error_in_200(raw))
+                return
+            response = self.upstream.parse_response(data)
             response.model = self.context.client_model
+            if self.context.request.stream:  # the client asked for a stream: it gets one
+                await self._json_as_stream(response)
+                return
             payload = self.client.render_response(response, self.context)
         except Exception:
             logger.exception("asgi_translate: failed to translate an upstream JSON response")
             error = ErrorInfo(502, "api_error", "asgi_translate could not translate the upstream response")
-            await self._send_error(error)
+            if self.mode == "stream" and self.translator is not None:
+                await self._send_body(
+                    self.translator.fail(StreamError(error.type, error.message, 502)), more_body=False
+                )
+            elif not self.started:
+                await self._send_error(error)
             return
         if self.state is not None:
             await self.state.remember(payload)
         await self._send_json(self.status, payload)
+
+    def _error_in_200(self, raw: bytes) -> ErrorInfo:
+        """An error body under a 2xx: its status follows its type (a 502 when it names none)."""
+        error = self.upstream.parse_error(502, raw)
+        error.status = STATUS_BY_TYPE.get(error.type, 502)
+        return error
+
+    async def _json_as_stream(self, response: Any) -> None:
+        """A whole JSON answer to a streaming request, sent as the client's stream of it."""
+        self.mode = "stream"
+        self.encoder = self.client.encoder(self.context)
+        translator = self.translator = StreamTranslator(self.upstream.decoder(self.context), self.encoder)
+        out = translator.replay(response_events(response))
+        await self._send_start(self.status, b"text/event-stream", None)
+        if self.state is not None and translator.done:
+            await self.state.remember(getattr(self.encoder, "final_response", None))
+        await self._send_body(out, more_body=False)
 
     async def _finish_error(self) -> None:
         if self.status < 400:  # neither an answer nor an error: a 3xx (or 1xx) is not followed
@@ -304,15 +386,17 @@ class _Responder:
             error = ErrorInfo(self.status, type_for_status(self.status), f"upstream returned HTTP {self.status}")
         await self._send_error(error)
 
-    async def _abort(self, message: str) -> None:
-        """The upstream failed (exception, early return): end the exchange in the client's form."""
+    async def _abort(self, message: str, status: int = 502) -> None:
+        """The upstream failed (exception, early return, silence): end the exchange in the
+        client's form."""
         if self.finished:
             return
         self.log.error = self.log.error or "upstream_failed"
+        kind = "api_error" if status == 502 else type_for_status(status)
         if self.mode == "stream" and self.translator is not None:
-            await self._send_body(self.translator.fail(StreamError("api_error", message, 502)), more_body=False)
+            await self._send_body(self.translator.fail(StreamError(kind, message, status)), more_body=False)
         elif not self.started:
-            await self._send_error(ErrorInfo(502, "api_error", message))
+            await self._send_error(ErrorInfo(status, kind, message))
         else:  # pragma: no cover - JSON responses are sent whole, so never half-started
             await self._send_body(b"", more_body=False)
 
@@ -366,6 +450,17 @@ def _betas(headers: list[tuple[bytes, bytes]]) -> frozenset[str]:
         for name in value.decode("latin-1").split(",")
     ]
     return frozenset(name for name in names if name)
+
+
+def _is_error_body(upstream: str, data: dict[str, Any]) -> bool:
+    """``{"type": "error", ...}`` from Messages, ``{"error": {...}}`` from the OpenAI schemas (a
+    Responses object carries ``"error": null`` unless it failed)."""
+    if upstream == "messages":
+        return data.get("type") == "error"
+    error = data.get("error")
+    if upstream == "responses" and data.get("object") == "response":
+        return data.get("status") == "failed" and isinstance(error, dict)
+    return isinstance(error, dict) or (isinstance(error, str) and "choices" not in data)
 
 
 def _check_content_type(headers: list[tuple[bytes, bytes]]) -> None:

@@ -45,6 +45,8 @@ class Settings:
     token_counter: TokenCounter
     on_request: RequestHook | None
     on_exchange: ExchangeHook | None
+    #: Longest silence of the upstream (seconds) before the exchange fails; None: no bound.
+    idle_timeout: float | None = None
 
     def max_tokens_for(self, model: str) -> int:
         if isinstance(self.default_max_tokens, int):

@@ -12,7 +12,22 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from .canonical import Finish, StreamError, StreamEvent
+from .canonical import (
+    BlockDelta,
+    BlockKind,
+    BlockStart,
+    BlockStop,
+    Finish,
+    MessageStart,
+    ReasoningPart,
+    RefusalPart,
+    Response,
+    StreamError,
+    StreamEvent,
+    TextPart,
+    ToolCallPart,
+    UsageUpdate,
+)
 from .sse import ServerSentEvent, SSEDecoder
 
 logger = logging.getLogger("asgi_translate")
@@ -98,6 +113,16 @@ class StreamTranslator:
             logger.exception("asgi_translate: failed to encode a stream error")
             return b""
 
+    def replay(self, events: list[StreamEvent]) -> bytes:
+        """Encode canonical events made elsewhere (a whole answer, see :func:`response_events`),
+        ending in the failure form when they do not reach a terminator."""
+        try:
+            out = self._encode_all(events)
+        except Exception:
+            logger.exception("asgi_translate: failed to encode a whole answer as a stream")
+            return self.fail(StreamError("api_error", "asgi_translate could not translate the upstream response"))
+        return out if self.done else out + self.fail(StreamError("api_error", "the answer has no end", 502))
+
     def _encode_all(self, events: list[StreamEvent]) -> bytes:
         encode = self._encoder.encode
         parts: list[bytes] = []
@@ -107,3 +132,28 @@ class StreamTranslator:
                 self.done = True
                 break
         return b"".join(parts)
+
+
+def response_events(response: Response) -> list[StreamEvent]:
+    """A whole answer as the stream that would have carried it: for an upstream that answers a
+    streaming request with one JSON body."""
+    events: list[StreamEvent] = [MessageStart(response.id, response.model, response.usage)]
+    index = 0
+    for part in response.content:
+        if isinstance(part, TextPart | RefusalPart):
+            kind: BlockKind = "text" if isinstance(part, TextPart) else "refusal"
+            events += [BlockStart(index, kind), BlockDelta(index, part.text), BlockStop(index)]
+        elif isinstance(part, ReasoningPart):
+            kind = "redacted_reasoning" if part.redacted else "reasoning"
+            events += [BlockStart(index, kind, item_id=part.id), BlockDelta(index, part.text)]
+            events.append(BlockStop(index, part.signature))
+        elif isinstance(part, ToolCallPart):
+            events.append(BlockStart(index, "tool_call", part.id, part.name, part.custom, part.item_id))
+            events += [BlockDelta(index, part.arguments), BlockStop(index)]
+        else:  # images, files: no stream form
+            continue
+        index += 1
+    if response.usage is not None:
+        events.append(UsageUpdate(response.usage))
+    events.append(Finish(response.stop_reason, response.stop_sequence))
+    return events
