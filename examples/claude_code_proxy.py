@@ -1,7 +1,7 @@
 """A proxy for Claude Code in front of an OpenAI-compatible chat server (vLLM, Ollama, llama.cpp...).
 
     UPSTREAM_URL=http://localhost:8000/v1 UPSTREAM_MODEL=Qwen/Qwen3-8B python examples/claude_code_proxy.py
-    ANTHROPIC_BASE_URL=http://127.0.0.1:4000 ANTHROPIC_AUTH_TOKEN=unused claude
+    ANTHROPIC_BASE_URL=http://127.0.0.1:4000 ANTHROPIC_API_KEY=unused CLAUDE_CODE_MAX_OUTPUT_TOKENS=8192 claude
 
 Every model name Claude Code asks for (``claude-sonnet-4-5``, ``claude-haiku-4-5``, ...) becomes
 UPSTREAM_MODEL; Claude Code still sees its own names. ``count_tokens`` (which Claude Code uses to

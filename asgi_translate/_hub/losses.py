@@ -76,21 +76,26 @@ KNOWN: tuple[Loss, ...] = (
     Loss("messages", "cache_control", "dropped", "prompt caching is Anthropic's; other servers cache on their own",
          r"(tools\[\]\.)?cache_control dropped", hint=True),
     Loss("messages", "citations", "dropped", "citation settings have no counterpart", r"citations dropped"),
-    Loss("messages", "top_k", "dropped", "OpenAI schemas have no top_k", r"top_k dropped"),
+    Loss("messages", "top_k", "dropped", "OpenAI schemas have no top_k; a sampling detail, not the answer's substance",
+         r"top_k dropped"),
     Loss("messages", "thinking.budget_tokens", "coerced", "becomes the nearest reasoning effort (see _reasoning.py)",
          r"thinking\.budget_tokens coerced", _OPENAI),
-    Loss("messages", "thinking.display", "dropped", "no counterpart", r"thinking\.display dropped"),
+    Loss("messages", "thinking.display", "dropped", "how Anthropic shows thinking; the thinking itself is mapped",
+         r"thinking\.display dropped"),
     Loss("messages", "output_config.effort (thinking disabled)", "dropped", "effort without thinking means nothing",
          r"output_config\.effort dropped"),
     Loss("messages", "document with a plain-text source", "coerced", "sent as a text part",
          r"plain-text document sent as text"),
     Loss("messages", "tools[].eager_input_streaming, defer_loading, allowed_callers, input_examples", "dropped",
-         "they steer Anthropic's own tool machinery",
+         "they steer Anthropic's own tool machinery: with defer_loading dropped the upstream sees every tool up "
+         "front; allowed_callers only matters to Anthropic's code execution; input_examples are examples",
          r"tools\[\]\.\w+ dropped"),
     Loss("messages", "tool_result.is_error", "dropped", "chat tool messages have no error flag",
          r"tool_result\.is_error dropped", _CHAT),
     Loss("messages", "service_tier, inference_geo, container, context_management, speed", "dropped",
-         "Anthropic platform settings", r"(service_tier|inference_geo|container|context_management|speed|"
+         "where and how fast Anthropic serves the request; context_management edits only shorten what Anthropic's "
+         "model sees (the upstream sees the whole conversation); container serves server tools, which are refused",
+         r"(service_tier|inference_geo|container|context_management|speed|"
          r"user_profile_id|cache_control) dropped"),
     Loss("messages", "system block x-anthropic-billing-header: ...", "dropped",
          "Claude Code's billing line, which Anthropic strips; its suffix changes with the prompt and would defeat "

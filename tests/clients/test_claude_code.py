@@ -47,7 +47,7 @@ UPSTREAM_MODEL = "Qwen/Qwen3-8B"
 RECIPE = ["--upstream", "chat", "--model-map", f"claude-*={UPSTREAM_MODEL}"]
 #: What the README's recipe sets, plus the switches that keep Claude Code quiet and local.
 CLAUDE_ENV = {
-    "ANTHROPIC_API_KEY": "sk-ant-dummy-key-for-tests",
+    "ANTHROPIC_API_KEY": "unused",
     "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "8192",
     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
     "DISABLE_TELEMETRY": "1",

@@ -336,7 +336,7 @@ START, END = "<!-- losses-table:start -->", "<!-- losses-table:end -->"
 def test_the_generated_table_has_a_row_per_field() -> None:
     table = readme_table()
     assert table.startswith("| Client | Field | Toward | Treatment | Why |\n|---|---|---|---|---|\n")
-    assert "| Anthropic Messages | `top_k` | any upstream | dropped | OpenAI schemas have no top_k |" in table
+    assert "| Anthropic Messages | `top_k` | any upstream | dropped | OpenAI schemas have no top_k; " in table
     assert "| Chat Completions, Responses | `reasoning effort` | Anthropic Messages | coerced |" in table
 
 

@@ -72,7 +72,11 @@ TOOL_TYPES: dict[str, tuple[str, str]] = {
 }  # fmt: skip
 
 ITEM_TYPES: dict[str, tuple[str, str]] = {
-    "message": ("mapped", "user and assistant turns; system and developer text joins the system prompt"),
+    "message": (
+        "mapped",
+        "user and assistant turns; system and developer messages before the first turn join the system prompt, "
+        "later ones stay in place",
+    ),
     "function_call": ("mapped", "a tool call (with its namespace, if any)"),
     "function_call_output": ("mapped", "a tool result"),
     "custom_tool_call": ("mapped", "a tool call whose input is the raw text"),
