@@ -256,6 +256,7 @@ def test_namespace_calls_come_back_with_their_namespace_and_name() -> None:
     request, body = translate({"input": "hi", "tools": tools})
     wire = chat_tool_names(body)
     assert wire[:2] == ["multi_agent_v1__get_weather", "multi_agent_v1__exec"]
+    assert [tool["function"].get("description") for tool in body["tools"]] == ["agents"] * 3  # the group's
     ctx = make_context(request, client_body={"tools": tools})
     response = Response(
         id="r",

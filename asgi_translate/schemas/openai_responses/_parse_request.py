@@ -58,8 +58,8 @@ _HANDLED = frozenset(
 TOOL_TYPES: dict[str, tuple[str, str]] = {
     "function": ("mapped", "a function tool"),
     "custom": ("mapped", "a function with one string argument, input; calls go back as custom_tool_call"),
-    "namespace": ("mapped", "each function or custom tool inside becomes a tool named namespace__name; "
-                            "calls go back with their namespace"),
+    "namespace": ("mapped", "each function or custom tool inside becomes a tool named namespace__name, its "
+                            "description headed by the namespace's; calls go back with their namespace"),
     "tool_search": ("mapped", "execution client: a function tool; calls go back as tool_search_call, and the tools "
                               "of a tool_search_output join the request (execution server: dropped, hosted)"),
     **{kind: ("dropped", "a hosted tool: only OpenAI's Responses API runs it")
@@ -251,8 +251,13 @@ def _add_tool(tool: dict[str, Any], param: str, req: Request, namespace: str | N
         members = tool.get("tools")
         if not isinstance(members, list):
             raise _fail(f"'{param}.tools' must be an array", f"{param}.tools")
+        about = _description(tool, param)
+        before = len(req.tools)
         for j, member in enumerate(members):
             _add_tool(_obj(member, f"{param}.tools[{j}]"), f"{param}.tools[{j}]", req, name)
+        if about:  # no upstream groups tools: each member says what its group is for
+            for added in req.tools[before:]:
+                added.description = f"{about}\n\n{added.description}" if added.description else about
         return
     if kind == "tool_search" and tool.get("execution") == "client" and namespace is None:
         parsed = _parse_tool_search(tool, param)
