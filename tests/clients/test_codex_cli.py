@@ -213,6 +213,31 @@ def test_readme_configuration_runs_shell_and_apply_patch(tmp_path: Path, sink: R
     assert sink.attempts == [] or all("CONNECT" in line or "GET" in line for line in sink.attempts)
 
 
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_client_run_tool_search_loads_deferred_tools(tmp_path: Path, sink: RefusingSink, schema: str) -> None:
+    """gpt-5.5's ``tool_search`` (execution client): the model's call goes back to Codex as a
+    ``tool_search_call``, Codex runs the search, and the tools it found (its deferred
+    ``multi_agent_v1`` namespace) are callable on the next turn."""
+    upstream = ScriptedUpstream(
+        schema,  # type: ignore[arg-type]
+        [
+            Turn(call(schema, "tool_search", {"query": "spawn a sub-agent", "limit": 3}, "call_search_1")),
+            Turn(Text(ANSWER)),
+        ],  # fmt: skip
+    )
+    with serve(upstream) as upstream_url, serve_cli(proxy_args(upstream_url, schema)) as proxy_url:
+        run = run_codex(tmp_path, sink, proxy_url, prompt="Find a tool that spawns agents.")
+
+    assert run.answers[-1] == ANSWER
+    first, second = upstream.turn_requests
+    assert not any(name.startswith("multi_agent_v1__") for name in tool_names(first, schema))
+    loaded = [name for name in tool_names(second, schema) if name.startswith("multi_agent_v1__")]
+    assert "multi_agent_v1__spawn_agent" in loaded
+    found = tool_results(second, schema)["call_search_1"]
+    assert found.startswith("Tools found: ") and "multi_agent_v1__spawn_agent" in found
+    assert_valid_tool_names(second, schema)
+
+
 # -- the code-mode family (-m) and no model at all: additional_tools + namespaces ------------------
 
 
