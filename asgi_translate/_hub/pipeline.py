@@ -75,10 +75,12 @@ class StreamTranslator:
             self.frames_in += len(events)
             decode = self._decoder.decode
             encode = self._encoder.encode
+            append = parts.append
             for event in events:
                 for canonical in decode(event):
-                    parts.append(encode(canonical))
-                    if type(canonical) is Finish or type(canonical) is StreamError:
+                    append(encode(canonical))
+                    kind = type(canonical)
+                    if kind is Finish or kind is StreamError:
                         self.done = True
                         return b"".join(parts)
         except Exception:  # a bug of ours must not leave the client hanging

@@ -91,23 +91,40 @@ class ChatStreamDecoder:
         error = chunk.get("error")
         if error or event.event == "error":
             return self._fail(_stream_error(error if isinstance(error, dict) else chunk))
+        choices = chunk.get("choices")
+        if self._started and type(choices) is list and len(choices) == 1 and chunk.get("usage") is None:
+            # Nine chunks in ten: one choice whose delta adds text to the open block (_more_text),
+            # no usage (nor Groq's x_groq one): the general path below, minus what it would skip.
+            choice = choices[0]
+            if type(choice) is dict and choice.get("index", 0) == 0 and not choice.get("finish_reason"):
+                delta = choice.get("delta")
+                if type(delta) is dict and "x_groq" not in chunk:
+                    fast: list[StreamEvent] = []
+                    if self._more_text(delta, fast):
+                        return fast
         out: list[StreamEvent] = []
         if not self._started:
             out.append(self._start(chunk))
-        choices = chunk.get("choices")
         if choices:
-            choice = choices[0]
-            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-                choice = next((c for c in choices if isinstance(c, dict) and c.get("index") == 0), None)
-            if choice is not None:
-                self._choice(choice, out)
+            self._first_choice(choices, out)
+        self._usage(chunk, out)
+        return out
+
+    def _first_choice(self, choices: list[Any], out: list[StreamEvent]) -> None:
+        """Choice 0 (``n`` > 1 streams interleave the others, which are not translated)."""
+        choice = choices[0]
+        if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+            choice = next((c for c in choices if isinstance(c, dict) and c.get("index") == 0), None)
+        if choice is not None:
+            self._choice(choice, out)
+
+    def _usage(self, chunk: dict[str, Any], out: list[StreamEvent]) -> None:
         usage = chunk.get("usage")
         if not isinstance(usage, dict) and "x_groq" in chunk:  # Groq has sent usage only inside x_groq
             extra = chunk["x_groq"]
             usage = extra.get("usage") if isinstance(extra, dict) else None
         if isinstance(usage, dict):
             out.append(UsageUpdate(usage_from_chat(usage)))
-        return out
 
     def flush(self) -> list[StreamEvent]:
         """End of the upstream body: a stream that reported a finish_reason ended cleanly even
