@@ -52,6 +52,8 @@ class SSEDecoder:
         if self._boundary and chunk[-2:] == b"\n\n" and b"\r" not in chunk:
             # Whole events, as servers send them nearly always: no line state to carry.
             if not self._at_start:
+                if chunk[:6] == b"data: " and chunk.find(b"\n") == len(chunk) - 2:  # one data line
+                    return [ServerSentEvent(chunk[6:-2].decode("utf-8", "replace"), "", self._last_id, self._retry)]
                 return self._whole_events(chunk.decode("utf-8", "replace"))
             if chunk[:3] != b"\xef\xbb\xbf":  # the first chunk too, unless it opens with a BOM
                 self._at_start = False
