@@ -198,37 +198,51 @@ def test_a_bash_tool_loop(rig_factory: Any, schema: Schema, model: str | None) -
     assert rig.upstream.turns_left == 0
 
 
-def test_continue_extends_the_previous_conversation_byte_for_byte(rig_factory: Any) -> None:
-    rig = rig_factory("chat", [*tool_loop("chat"), Turn(Text("Bye."))])
-    assert_tool_loop(rig, rig.claude("Create created.txt with the words made-by-claude in it."), "chat")
+@pytest.mark.parametrize("schema", ["chat", "responses"])
+def test_continue_extends_the_previous_conversation_byte_for_byte(rig_factory: Any, schema: Schema) -> None:
+    rig = rig_factory(schema, [*tool_loop(schema), Turn(Text("Bye."))])
+    assert_tool_loop(rig, rig.claude("Create created.txt with the words made-by-claude in it."), schema)
     again = rig.claude("Now say bye.", "--continue")
     again.assert_succeeded("Bye.")
     turns = rig.upstream.turn_requests
     assert len(turns) == 3
+    key = "messages" if schema == "chat" else "input"
     for before, after in zip(turns, turns[1:], strict=False):  # each request extends the previous one
-        old, new = before.body["messages"], after.body["messages"]
+        old, new = before.body[key], after.body[key]
         assert [json.dumps(m) for m in new[: len(old)]] == [json.dumps(m) for m in old]
-        assert json.dumps(after.body["tools"]) == json.dumps(before.body["tools"])
-    assert "Now say bye." in json.dumps(turns[2].body["messages"][-1])
+        rest = [{k: v for k, v in turn.body.items() if k != key} for turn in (before, after)]
+        assert json.dumps(rest[1]) == json.dumps(rest[0])
+    assert "Now say bye." in json.dumps(turns[2].body[key][-1])
 
 
-def test_thinking_goes_up_as_reasoning_and_comes_back(rig_factory: Any) -> None:
+@pytest.mark.parametrize("schema", ["chat", "responses"])
+def test_thinking_goes_up_as_reasoning_and_comes_back(rig_factory: Any, schema: Schema) -> None:
+    # A Responses upstream signs its reasoning (encrypted_content): Claude Code must replay it.
+    signature = "enc-reasoning-1" if schema == "responses" else ""
     script: list[Turn | Failure] = [
-        Turn(Reasoning("The user wants a file; Bash can make it."), BASH_CALL),
+        Turn(Reasoning("The user wants a file; Bash can make it.", signature=signature), BASH_CALL),
         Turn(Reasoning("It worked."), Text(FINAL)),
     ]
-    rig = rig_factory("chat", script)
+    rig = rig_factory(schema, script)
     prompt = "Create created.txt with the words made-by-claude in it."
     run = rig.claude(prompt, extra_env={"MAX_THINKING_TOKENS": "4096"})
-    assert_tool_loop(rig, run, "chat")
+    assert_tool_loop(rig, run, schema)
     assert [block["thinking"] for block in run.blocks("thinking")] == [
         "The user wants a file; Bash can make it.",
         "It worked.",
     ]
     first, second = rig.upstream.turn_requests
-    assert first.body["reasoning_effort"] in ("low", "medium", "high")
-    replayed = [m for m in second.body["messages"] if m.get("role") == "assistant"]
-    assert replayed[0]["reasoning_content"] == "The user wants a file; Bash can make it."
+    if schema == "chat":
+        assert first.body["reasoning_effort"] in ("low", "medium", "high")
+        replayed = [m for m in second.body["messages"] if m.get("role") == "assistant"]
+        assert replayed[0]["reasoning_content"] == "The user wants a file; Bash can make it."
+    else:
+        assert first.body["reasoning"]["effort"] in ("low", "medium", "high")
+        assert first.body["include"] == ["reasoning.encrypted_content"]
+        items = second.body["input"]
+        reasoning = [i for i in items if i.get("type") == "reasoning"]
+        assert [r["encrypted_content"] for r in reasoning] == [signature]
+        assert items[items.index(reasoning[0]) + 1]["call_id"] == BASH_CALL.id  # right before its call
 
 
 VLLM_OVERFLOW = {
