@@ -74,6 +74,7 @@ class TranslateMiddleware:
         on_request: RequestHook | None = None,
         on_exchange: ExchangeHook | None = None,
         idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+        responses_per_key: bool = True,
     ) -> None:
         if upstream is None and not routes:
             raise ValueError("TranslateMiddleware needs upstream='chat'|'messages'|'responses' or routes=[Route(...)]")
@@ -116,6 +117,7 @@ class TranslateMiddleware:
             on_request=on_request,
             on_exchange=on_exchange,
             idle_timeout=idle_timeout,
+            responses_per_key=responses_per_key,
         )
         self.endpoints = build_table(self.settings, upstream=upstream, app=self.app)
 

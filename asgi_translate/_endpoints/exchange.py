@@ -191,7 +191,8 @@ class _Responder:
             raise RequestTranslationError(f"Request body is not a valid JSON object: {exc}") from None
         if self.route.client == "responses":  # replay previous_response_id's chain into input
             store, ids = self.config.response_store, self.config.id_factory
-            client_body, self.state = await _responses_state.prepare(client_body, store, ids)
+            owner = _responses_state.owner_of(scope["headers"]) if self.config.responses_per_key else None
+            client_body, self.state = await _responses_state.prepare(client_body, store, ids, owner)
         request = self.client.parse_request(client_body)
         client_model = self.log.model = request.model
         request.model = self.config.model_map(request.model)

@@ -13,12 +13,16 @@ upstream keeps its own state). The middleware calls three things:
 
 Failed responses are not stored (their items may be cut mid-way).
 
-A stored entry holds the whole input the model saw (earlier turns included), with an id on every
-item, so any link of a chain replays without walking back through its ancestors.
+A stored entry holds the items its own turn added (with an id on every item) and the ids of the
+earlier responses of its chain, so each turn is stored once and a chain replays with two reads
+(the link named, then its ancestors at once). Stored responses belong to the credential that
+created them (a hash of the client's key, see :func:`owner_of`): another key gets a 404, as for
+an unknown id, unless the middleware was built with ``responses_per_key=False``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 from urllib.parse import parse_qs
@@ -45,16 +49,39 @@ _ITEM_PREFIX = {
 }
 
 
+def owner_of(headers: list[tuple[bytes, bytes]]) -> str:
+    """Who stored a response: a hash of the request's key (``x-api-key``, else the bearer token;
+    none at all is one more owner), never the key itself, stable across processes and replicas."""
+    key = bearer = b""
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"x-api-key":
+            key = value.strip()
+        elif lowered == b"authorization" and value[:7].lower() == b"bearer ":
+            bearer = value[7:].strip()
+    return hashlib.sha256(b"asgi_translate response owner\0" + (key or bearer)).hexdigest()[:32]
+
+
 class PendingResponse:
-    """One request's state: the expanded input to store with its response, if ``store`` is on."""
+    """One request's state: the new input items to store with its response (if ``store`` is on),
+    the chain they continue and who owns them."""
 
-    __slots__ = ("store", "input_items", "enabled", "saved")
+    __slots__ = ("store", "input_items", "enabled", "saved", "chain", "owner")
 
-    def __init__(self, store: ResponseStore, input_items: list[dict[str, Any]], enabled: bool) -> None:
+    def __init__(
+        self,
+        store: ResponseStore,
+        input_items: list[dict[str, Any]],
+        enabled: bool,
+        chain: list[str] | None = None,
+        owner: str | None = None,
+    ) -> None:
         self.store = store
         self.input_items = input_items
         self.enabled = enabled
         self.saved = False
+        self.chain = chain or []
+        self.owner = owner
 
     async def remember(self, response: dict[str, Any] | None) -> None:
         """Store the final response object under the id the client saw. A store failure is
@@ -64,8 +91,9 @@ class PendingResponse:
         if response.get("status") == "failed":
             return  # its items may be cut mid-way: nothing a later turn could replay
         self.saved = True
+        entry = StoredResponse(response=response, input_items=self.input_items, chain=self.chain, owner=self.owner)
         try:
-            await self.store.put(response["id"], StoredResponse(response=response, input_items=self.input_items))
+            await self.store.put(response["id"], entry)
         except StoreUnavailableError as exc:  # expected while a shared store is down: no traceback per request
             logger.warning("asgi_translate: response %s not stored: %s", response["id"], exc)
         except Exception:
@@ -73,9 +101,10 @@ class PendingResponse:
 
 
 async def prepare(
-    body: dict[str, Any], store: ResponseStore, new_id: IdFactory
+    body: dict[str, Any], store: ResponseStore, new_id: IdFactory, owner: str | None = None
 ) -> tuple[dict[str, Any], PendingResponse]:
     """Expand ``previous_response_id`` into ``input``; raises a 404/503 RequestTranslationError.
+    With ``owner``, only that owner's stored responses and items are found.
 
     The new items are stored with an ``id`` each (minted where the client gave none), but go to the
     parser as the client sent them: a minted id is new on every turn, and rendered upstream (a
@@ -84,35 +113,80 @@ async def prepare(
     items = _normalize_input(body.get("input"), None)
     stored = _normalize_input(items, new_id) if isinstance(items, list) else items
     previous = body.get("previous_response_id")
+    links: list[str] = []
     if previous is not None:
         if not isinstance(previous, str):
             raise RequestTranslationError("'previous_response_id' must be a string", param="previous_response_id")
-        chain = await _load_chain(previous, store)
-        items = chain + _resolve_references(items, chain)
-        stored = chain + _resolve_references(stored, chain)
-    found = await _stored_items(items, store)
+        history, links = await _load_chain(previous, store, owner)
+        items = history + _resolve_references(items, history)
+        stored = _resolve_references(stored, history)
+    found = await _stored_items(items, store, owner)
     if found:
         items, stored = _substitute(items, found), _substitute(stored, found)
     expanded = {**body, "input": items}
     enabled = body.get("store", True) is not False
     # Without store, nothing is saved: the conversation is not held for the length of the answer.
-    return expanded, PendingResponse(store, stored if enabled else [], enabled)
+    return expanded, PendingResponse(store, stored if enabled else [], enabled, links, owner)
 
 
-async def _load_chain(response_id: str, store: ResponseStore) -> list[dict[str, Any]]:
+def _unavailable(exc: StoreUnavailableError) -> RequestTranslationError:
+    logger.warning("asgi_translate: %s", exc)
+    return RequestTranslationError(
+        "The response store is unavailable; retry, or send the whole history instead of previous_response_id",
+        param="previous_response_id",
+        status=503,
+    )
+
+
+async def _load_chain(
+    response_id: str, store: ResponseStore, owner: str | None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """(the items ``response_id``'s conversation holds, oldest first: each turn's input, then its
+    output; the chain a response continuing it names)."""
     try:
         entry = await store.get(response_id)
+        if not _owned(entry, owner):
+            raise PreviousResponseNotFoundError(response_id)
+        assert entry is not None
+        return await history_of(entry, store, owner, with_output=True), [*entry.chain, response_id]
     except StoreUnavailableError as exc:
-        logger.warning("asgi_translate: %s", exc)
-        raise RequestTranslationError(
-            "The response store is unavailable; retry, or send the whole history instead of previous_response_id",
-            param="previous_response_id",
-            status=503,
-        ) from None
-    if entry is None:
-        raise PreviousResponseNotFoundError(response_id)
-    output = entry.response.get("output") or []
-    return [*entry.input_items, *(item for item in output if isinstance(item, dict))]
+        raise _unavailable(exc) from None
+
+
+async def history_of(
+    entry: StoredResponse, store: ResponseStore, owner: str | None, *, with_output: bool
+) -> list[dict[str, Any]]:
+    """The items of ``entry``'s whole conversation: each earlier turn's input and output, then its
+    own input (and, ``with_output``, its output). An earlier turn that is gone (deleted, or of
+    another owner) makes the conversation a 404: replaying it with a hole would mislead the model."""
+    ancestors: list[StoredResponse | None] = []
+    if entry.chain:
+        get_many = getattr(store, "get_many", None)  # one round trip when the store has it
+        if get_many is not None:
+            ancestors = list(await get_many(entry.chain))
+        else:
+            ancestors = [await store.get(link) for link in entry.chain]
+    items: list[dict[str, Any]] = []
+    for link, ancestor in zip(entry.chain, ancestors, strict=True):
+        if not _owned(ancestor, owner):
+            raise PreviousResponseNotFoundError(link)
+        assert ancestor is not None
+        items += ancestor.input_items
+        items += _output_items(ancestor)
+    items += entry.input_items
+    if with_output:
+        items += _output_items(entry)
+    return items
+
+
+def _output_items(entry: StoredResponse) -> list[dict[str, Any]]:
+    return [item for item in entry.response.get("output") or [] if isinstance(item, dict)]
+
+
+def _owned(entry: StoredResponse | None, owner: str | None) -> bool:
+    """A stored entry the requester may see: any entry when responses are shared (``owner`` is
+    ``None``), else only one stored under the same credential."""
+    return entry is not None and (owner is None or entry.owner == owner)
 
 
 class PreviousResponseNotFoundError(RequestTranslationError):
@@ -137,7 +211,7 @@ def _resolve_references(items: list[dict[str, Any]], chain: list[dict[str, Any]]
     return [by_id.get(item.get("id"), item) if item.get("type") == "item_reference" else item for item in items]
 
 
-async def _stored_items(items: Any, store: ResponseStore) -> dict[str, dict[str, Any]]:
+async def _stored_items(items: Any, store: ResponseStore, owner: str | None) -> dict[str, dict[str, Any]]:
     """The items that the ``item_reference`` items left name (outside a ``previous_response_id``
     chain: the Vercel AI SDK sends ``{"type": "item_reference", "id": "msg_..."}`` for its earlier
     output), each from whichever stored response holds it; an id never stored is a 404 naming it."""
@@ -152,7 +226,7 @@ async def _stored_items(items: Any, store: ResponseStore) -> dict[str, dict[str,
         stored = None
         if isinstance(item_id, str) and get_item is not None:
             try:
-                stored = await get_item(item_id)
+                stored = await (get_item(item_id) if owner is None else get_item(item_id, owner=owner))
             except StoreUnavailableError as exc:
                 logger.warning("asgi_translate: %s", exc)
                 raise RequestTranslationError(
@@ -211,18 +285,19 @@ class ResponsesStateEndpoint:
     """``GET|DELETE {prefix}{id}`` and ``GET {prefix}{id}/input_items`` from the store, for the
     Responses routes whose upstream keeps no state of its own."""
 
-    __slots__ = ("store", "prefixes")
+    __slots__ = ("store", "prefixes", "per_key")
 
-    def __init__(self, store: ResponseStore, prefixes: tuple[str, ...]) -> None:
+    def __init__(self, store: ResponseStore, prefixes: tuple[str, ...], per_key: bool = True) -> None:
         self.store = store
         self.prefixes = prefixes
+        self.per_key = per_key
 
     @classmethod
     def for_routes(cls, settings: Settings) -> ResponsesStateEndpoint | None:
         prefixes = tuple(
             path + "/" for path, r in settings.routes.items() if r.client == "responses" and r.upstream != "responses"
         )
-        return cls(settings.response_store, prefixes) if prefixes else None
+        return cls(settings.response_store, prefixes, settings.responses_per_key) if prefixes else None
 
     def _split(self, path: str) -> tuple[str, str] | None:
         """``(id, tail)`` of a state path, or ``None`` for any other path."""
@@ -243,15 +318,18 @@ class ResponsesStateEndpoint:
         assert split is not None  # the table calls this endpoint only for paths it matches
         response_id, tail = split
         method, store = scope["method"], self.store
+        owner = owner_of(scope["headers"]) if self.per_key else None
         try:
             if tail == "input_items":
-                status, payload = await _input_items(store, response_id, scope.get("query_string", b""))
+                status, payload = await _input_items(store, response_id, scope.get("query_string", b""), owner)
                 if method != "GET":
                     status, payload = 405, _error_body(f"{method} is not supported on {path}", None)
             elif method == "GET":
-                status, payload = await _get(store, response_id)
+                status, payload = await _get(store, response_id, owner)
             else:
-                status, payload = await _delete(store, response_id)
+                status, payload = await _delete(store, response_id, owner)
+        except PreviousResponseNotFoundError:  # an earlier turn of its conversation is gone
+            status, payload = _missing(response_id)
         except StoreUnavailableError as exc:
             logger.warning("asgi_translate: %s", exc)
             status, payload = 503, _error_body("The response store is unavailable; retry later", None, "server_error")
@@ -269,29 +347,34 @@ def _missing(response_id: str) -> tuple[int, dict[str, Any]]:
     return 404, _error_body(f"Response with id '{response_id}' not found.", None)
 
 
-async def _get(store: ResponseStore, response_id: str) -> tuple[int, dict[str, Any]]:
+async def _get(store: ResponseStore, response_id: str, owner: str | None) -> tuple[int, dict[str, Any]]:
     entry = await store.get(response_id)
-    return (200, entry.response) if entry is not None else _missing(response_id)
+    return (200, entry.response) if entry is not None and _owned(entry, owner) else _missing(response_id)
 
 
-async def _delete(store: ResponseStore, response_id: str) -> tuple[int, dict[str, Any]]:
+async def _delete(store: ResponseStore, response_id: str, owner: str | None) -> tuple[int, dict[str, Any]]:
+    if owner is not None and not _owned(await store.get(response_id), owner):
+        return _missing(response_id)  # not this key's to delete, nor to learn that it exists
     if not await store.delete(response_id):
         return _missing(response_id)
     return 200, {"id": response_id, "object": "response", "deleted": True}
 
 
-async def _input_items(store: ResponseStore, response_id: str, query: bytes) -> tuple[int, dict[str, Any]]:
+async def _input_items(
+    store: ResponseStore, response_id: str, query: bytes, owner: str | None
+) -> tuple[int, dict[str, Any]]:
     """OpenAI's list shape and paging: ``limit`` (1-100, default 20), ``order`` (``desc`` by
-    default: newest first), ``after`` (an item id)."""
+    default: newest first), ``after`` (an item id). The items are the whole input the model saw:
+    the earlier turns of the chain, then this turn's input."""
     entry = await store.get(response_id)
-    if entry is None:
+    if entry is None or not _owned(entry, owner):
         return _missing(response_id)
     params = {key: values[-1] for key, values in parse_qs(query.decode("latin-1")).items()}
     try:
         limit = min(max(int(params.get("limit", "20")), 1), 100)
     except ValueError:
         return 400, _error_body("'limit' must be an integer between 1 and 100", "limit")
-    items = list(entry.input_items)
+    items = await history_of(entry, store, owner, with_output=False)
     if params.get("order", "desc") != "asc":
         items.reverse()
     after = params.get("after")

@@ -47,6 +47,8 @@ class Settings:
     on_exchange: ExchangeHook | None
     #: Longest silence of the upstream (seconds) before the exchange fails; None: no bound.
     idle_timeout: float | None = None
+    #: Stored Responses state is seen only by the credential that created it.
+    responses_per_key: bool = True
 
     def max_tokens_for(self, model: str) -> int:
         if isinstance(self.default_max_tokens, int):

@@ -143,7 +143,8 @@ async def _parse(config: Settings, route: Route, scope: Scope, receive: Receive)
         body.setdefault("max_tokens", 1)  # counting takes no max_tokens; the parser needs one
     else:
         body["model"] = body.get("model") or ""  # optional when counting
-        body, _ = await _responses_state.prepare(body, config.response_store, config.id_factory)
+        owner = _responses_state.owner_of(scope["headers"]) if config.responses_per_key else None
+        body, _ = await _responses_state.prepare(body, config.response_store, config.id_factory, owner)
     request = get_codec(route.client).parse_request(body)
     client_model = request.model
     request.model = config.model_map(request.model)

@@ -110,6 +110,17 @@ class RedisStore:
 
     async def get(self, response_id: str) -> StoredResponse | None:
         raw = await self._call("read", lambda client: client.get(self._key(response_id)))
+        return self._entry(response_id, raw)
+
+    async def get_many(self, response_ids: list[str]) -> list[StoredResponse | None]:
+        """Several entries in one round trip (``MGET``): a chain's earlier turns."""
+        if not response_ids:
+            return []
+        keys = [self._key(response_id) for response_id in response_ids]
+        raws = await self._call("read", lambda client: client.mget(keys))
+        return [self._entry(response_id, raw) for response_id, raw in zip(response_ids, raws, strict=True)]
+
+    def _entry(self, response_id: str, raw: Any) -> StoredResponse | None:
         if raw is None:
             return None
         try:
@@ -132,16 +143,20 @@ class RedisStore:
                 pipe.set(self._key(response_id), data, px=ttl_ms)
                 for item_id in item_ids:
                     pipe.set(self._item_key(item_id), response_id, px=ttl_ms)
+                for link in entry.chain:  # the conversation lives as long as its newest turn
+                    pipe.pexpire(self._key(link), ttl_ms)
                 await pipe.execute()
 
         await self._call("write", write)
 
-    async def get_item(self, item_id: str) -> dict[str, Any] | None:
+    async def get_item(self, item_id: str, owner: str | None = None) -> dict[str, Any] | None:
         raw = await self._call("read", lambda client: client.get(self._item_key(item_id)))
         if raw is None:
             return None
         entry = await self.get(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw))
-        return None if entry is None else find_output_item(entry, item_id)
+        if entry is None or (owner is not None and entry.owner != owner):
+            return None
+        return find_output_item(entry, item_id)
 
     async def delete(self, response_id: str) -> bool:
         removed = await self._call("delete", lambda client: client.delete(self._key(response_id)))

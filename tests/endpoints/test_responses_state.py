@@ -32,7 +32,12 @@ class Setup:
         self.app = TranslateMiddleware(
             self.model, upstream="chat", response_store=self.store, id_factory=counting_ids(), clock=lambda: FIXED_TIME
         )
-        self.http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=self.app), base_url="http://test")
+        # The raw requests carry the SDK's key: stored responses belong to the key that made them.
+        self.http = httpx2.AsyncClient(
+            transport=httpx2.ASGITransport(app=self.app),
+            base_url="http://test",
+            headers={"authorization": "Bearer sk-test"},
+        )
         self.client = AsyncOpenAI(api_key="sk-test", base_url="http://test/v1", http_client=self.http)
 
     def upstream_messages(self, n: int = -1) -> list[dict[str, Any]]:
