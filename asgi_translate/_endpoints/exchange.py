@@ -19,7 +19,7 @@ from starlette.types import Message, Receive, Scope, Send
 from .._hub import json as _json
 from .._hub import losses as _losses
 from .._hub import overflow
-from .._hub.canonical import StreamError
+from .._hub.canonical import StreamError, fill_call_ids
 from .._hub.context import Context
 from .._hub.errors import STATUS_BY_TYPE, ErrorInfo, RequestTranslationError, TranslateError, type_for_status
 from .._hub.pipeline import StreamTranslator, logger, response_events
@@ -361,6 +361,7 @@ class _Responder:
                 return
             response = self.upstream.parse_response(data)
             response.model = self.context.client_model
+            fill_call_ids(response, self.context.new_id)
             if self.context.request.stream:  # the client asked for a stream: it gets one
                 await self._json_as_stream(response)
                 return

@@ -12,6 +12,7 @@ field. Treat every instance as immutable all the same.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -236,6 +237,14 @@ class Response:
     usage: Usage | None = None
     created: int | None = None
     stop_sequence: str | None = None
+
+
+def fill_call_ids(response: Response, new_id: Callable[[str], str]) -> None:
+    """Give every tool call an id: clients echo it back with the result, and some servers leave it
+    out (the stream decoders mint one the same way)."""
+    for part in response.content:
+        if type(part) is ToolCallPart and not part.id:
+            part.id = new_id("call_")
 
 
 # --------------------------------------------------------------------------------------------

@@ -1083,7 +1083,7 @@ def test_kind_change_closes_the_previous_block_and_tool_blocks_stay_open() -> No
         UsageUpdate(Usage(3, 4)),
         BlockStop(4),
         BlockStop(2),
-        Finish("end_turn"),
+        Finish("tool_use"),
     ]
 
 

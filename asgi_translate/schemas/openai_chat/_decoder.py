@@ -302,10 +302,8 @@ class ChatStreamDecoder:
         for vendor, pending in list(self._pending.items()):  # calls that never got a name
             self._open_call(vendor, pending, out)
         out += [BlockStop(index) for index in self._tools.values()]
-        reason = stop_reason(self._finish)
-        if reason is None:  # [DONE] without any finish_reason (Snowflake): infer it
-            reason = "tool_use" if self._tools else "end_turn"
-        out.append(Finish(reason))
+        # [DONE] without any finish_reason (Snowflake) is a normal end; tool calls make a tool turn.
+        out.append(Finish(stop_reason(self._finish, tool_calls=bool(self._tools)) or "end_turn"))
         self._done = True
         return out
 

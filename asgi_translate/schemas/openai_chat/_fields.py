@@ -32,12 +32,20 @@ _FINISH_BY_STOP: dict[str, str] = {
 }
 
 
-def stop_reason(finish_reason: Any) -> StopReason | None:
+def stop_reason(finish_reason: Any, *, tool_calls: bool = False) -> StopReason | None:
     """Chat ``finish_reason`` -> canonical stop reason. Servers invent their own values
-    (``"eos"``, ``"abort"``); an unknown non-empty one still means the model stopped."""
+    (``"eos"``, ``"abort"``); an unknown non-empty one still means the model stopped.
+
+    A turn that carries tool calls is a tool turn unless the reason says otherwise (``length``,
+    ``content_filter``): several OpenAI-compatible servers end one with ``stop``, an unknown reason
+    or none, and a Messages client told ``end_turn`` beside ``tool_use`` blocks (the Anthropic
+    SDK's tool runner) does not run the tools. ``None`` only for a turn without tool calls."""
+    known = _STOP_BY_FINISH.get(finish_reason) if isinstance(finish_reason, str) else None
+    if tool_calls and known in (None, "end_turn"):
+        return "tool_use"
     if not finish_reason or not isinstance(finish_reason, str):
         return None
-    return _STOP_BY_FINISH.get(finish_reason, "end_turn")
+    return known or "end_turn"
 
 
 def finish_reason(reason: StopReason | None) -> str:

@@ -162,7 +162,10 @@ def _system(message: dict[str, Any], param: str) -> list[str]:
     return [part.text for part in parts if isinstance(part, TextPart)]
 
 
-def _tool_call(call: Any, param: str) -> ToolCallPart:
+def _tool_call(call: Any, param: str, answer: bool = False) -> ToolCallPart:
+    """One ``tool_calls[]`` entry. In an upstream's ``answer`` the id, name and arguments may be
+    missing (servers omit them, as the stream decoder tolerates): they stay empty, and an empty id
+    is minted later; a client's history must name them."""
     call = _object(call, param)
     kind = call.get("type", "function")
     if kind != "function":
@@ -171,6 +174,13 @@ def _tool_call(call: Any, param: str) -> ToolCallPart:
     arguments = function.get("arguments", "")
     if isinstance(arguments, dict):  # a few clients send parsed arguments
         arguments = _json.dumps(arguments)
+    if answer:
+        call_id, name = call.get("id"), function.get("name")
+        return ToolCallPart(
+            id=call_id if isinstance(call_id, str) else "",
+            name=name if isinstance(name, str) else "",
+            arguments=arguments if isinstance(arguments, str) else "",
+        )
     return ToolCallPart(
         id=_string(call.get("id"), f"{param}.id"),
         name=_string(function.get("name"), f"{param}.function.name"),
@@ -178,9 +188,10 @@ def _tool_call(call: Any, param: str) -> ToolCallPart:
     )
 
 
-def parse_assistant(message: dict[str, Any], param: str) -> list[Part]:
+def parse_assistant(message: dict[str, Any], param: str, *, answer: bool = False) -> list[Part]:
     """Assistant turn: reasoning first, then text and refusal, then tool calls (the order a
-    Messages or Responses upstream expects them in)."""
+    Messages or Responses upstream expects them in). ``answer``: an upstream's response message,
+    read as leniently as the stream path reads its deltas."""
     for key in ("audio", "function_call"):
         if message.get(key) is not None:
             raise UnsupportedFeatureError(f"'{param}.{key}' is not supported in history", param=f"{param}.{key}")
@@ -198,7 +209,8 @@ def parse_assistant(message: dict[str, Any], param: str) -> list[Part]:
     calls = message.get("tool_calls")
     if calls is not None:
         parts += [
-            _tool_call(call, f"{param}.tool_calls[{n}]") for n, call in enumerate(_array(calls, f"{param}.tool_calls"))
+            _tool_call(call, f"{param}.tool_calls[{n}]", answer)
+            for n, call in enumerate(_array(calls, f"{param}.tool_calls"))
         ]
     return parts
 

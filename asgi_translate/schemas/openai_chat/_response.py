@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..._hub.canonical import Part, Response
+from ..._hub.canonical import Part, Response, ToolCallPart
 from ..._hub.context import Context
 from ..._hub.errors import StreamTranslationError
 from ._fields import finish_reason, stop_reason, usage_from_chat, usage_to_chat
@@ -27,10 +27,16 @@ def _first_choice(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_response(body: dict[str, Any]) -> Response:
-    """Chat completion JSON -> canonical response (choice 0 only: ``n`` > 1 is refused on the way in)."""
+    """Chat completion JSON -> canonical response (choice 0 only: ``n`` > 1 is refused on the way in).
+
+    As tolerant as the stream decoder: a tool call without ``id`` gets one minted when the
+    response is rendered (see :func:`~asgi_translate._hub.canonical.fill_call_ids`), one without a
+    name or arguments keeps them empty."""
     choice = _first_choice(body)
     message = choice.get("message")
-    content: list[Part] = parse_assistant(message, "choices[0].message") if isinstance(message, dict) else []
+    content: list[Part] = (
+        parse_assistant(message, "choices[0].message", answer=True) if isinstance(message, dict) else []
+    )
     usage = body.get("usage")
     created = body.get("created")
     upstream_id = body.get("id")
@@ -39,7 +45,7 @@ def parse_response(body: dict[str, Any]) -> Response:
         id=upstream_id if isinstance(upstream_id, str) else "",
         model=model if isinstance(model, str) else "",
         content=content,
-        stop_reason=stop_reason(choice.get("finish_reason")),
+        stop_reason=stop_reason(choice.get("finish_reason"), tool_calls=any(type(p) is ToolCallPart for p in content)),
         usage=usage_from_chat(usage) if isinstance(usage, dict) else None,
         created=created if isinstance(created, int) and created > 0 else None,
     )
