@@ -843,7 +843,8 @@ def test_corpus_response_parse_and_render(path: Path) -> None:
     assert out["model"] == "client-model"
     assert out["content"] == raw["content"]
     assert out["stop_reason"] == raw["stop_reason"] and out["stop_sequence"] == raw["stop_sequence"]
-    assert out["usage"] == {key: usage[key] for key in out["usage"]}
+    # The tier is Anthropic's own and not carried through the canonical form: null, as the spec allows.
+    assert out["usage"] == {**{key: usage[key] for key in out["usage"] if key != "service_tier"}, "service_tier": None}
 
 
 def test_parse_response_parallel_tool_use() -> None:
@@ -930,6 +931,7 @@ def test_render_response_from_chat_upstream() -> None:
             "output_tokens": 20,
             "cache_read_input_tokens": 60,
             "cache_creation_input_tokens": 0,
+            "service_tier": None,
         },
     }
 
@@ -945,6 +947,7 @@ def test_render_response_refusal_and_defaults() -> None:
         "output_tokens": 0,
         "cache_read_input_tokens": 0,
         "cache_creation_input_tokens": 0,
+        "service_tier": None,
     }
 
 
@@ -1252,7 +1255,7 @@ def test_encode_text_stream_exactly() -> None:
             "message_start",
             '{"type":"message_start","message":{"id":"chatcmpl-1","type":"message","role":"assistant",'
             '"model":"client-model","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":10,'
-            '"output_tokens":0,"cache_read_input_tokens":2,"cache_creation_input_tokens":0}}}',
+            '"output_tokens":0,"cache_read_input_tokens":2,"cache_creation_input_tokens":0,"service_tier":null}}}',
         )
         + frame(
             "content_block_start", '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}'
@@ -1290,7 +1293,8 @@ def test_encode_holds_back_an_interleaved_second_tool_call() -> None:
         ]
     )
     zero_usage = (
-        '"usage":{"input_tokens":0,"output_tokens":0,"cache_read_input_tokens":0,"cache_creation_input_tokens":0}'
+        '"usage":{"input_tokens":0,"output_tokens":0,"cache_read_input_tokens":0,"cache_creation_input_tokens":0,'
+        '"service_tier":null}'
     )
     assert out.decode() == (
         frame(

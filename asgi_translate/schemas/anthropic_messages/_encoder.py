@@ -25,7 +25,7 @@ from ..._hub.canonical import (
 from ..._hub.context import Context
 from ..._hub.errors import ANTHROPIC_TYPES
 from ..._hub.sse import format_event
-from ._fields import stop_reason_out, usage_out
+from ._fields import message_usage, stop_reason_out, usage_out
 
 _MESSAGE_STOP = format_event('{"type":"message_stop"}', "message_stop")
 # Wire forms of an open block: how its deltas are written.
@@ -97,7 +97,7 @@ class MessagesStreamEncoder:
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": usage_out(usage),
+            "usage": message_usage(usage),
         }
         return _frame("message_start", {"type": "message_start", "message": message})
 

@@ -58,3 +58,10 @@ def usage_out(usage: Usage | None) -> dict[str, int]:
         "cache_read_input_tokens": usage.cache_read_tokens,
         "cache_creation_input_tokens": usage.cache_write_tokens,
     }
+
+
+def message_usage(usage: Usage | None) -> dict[str, Any]:
+    """``Message.usage`` (JSON answer and ``message_start``): the counts plus ``service_tier``,
+    which the spec requires and every real answer carries. Ours is ``null``: the tier is Anthropic's
+    own, and no other upstream reports one."""
+    return {**usage_out(usage), "service_tier": None}

@@ -15,7 +15,7 @@ from ..._hub.canonical import (
     ToolCallPart,
 )
 from ..._hub.context import Context
-from ._fields import stop_reason_in, stop_reason_out, usage_in, usage_out
+from ._fields import message_usage, stop_reason_in, stop_reason_out, usage_in
 from ._render_request import tool_input
 
 
@@ -62,7 +62,7 @@ def render_response(resp: Response, ctx: Context) -> dict[str, Any]:
         "content": [block for part in resp.content if (block := render_block(part)) is not None],
         "stop_reason": stop_reason,
         "stop_sequence": resp.stop_sequence if stop_reason == "stop_sequence" else None,
-        "usage": usage_out(resp.usage),
+        "usage": message_usage(resp.usage),
     }
 
 
