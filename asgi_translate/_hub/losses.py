@@ -135,6 +135,8 @@ KNOWN: tuple[Loss, ...] = (
       for client in ("responses",)),
     *(Loss(client, "stop sequences", "dropped", "the Responses API has no stop parameter",
            r"stop sequences dropped", _RESPONSES) for client in ("chat", "messages")),
+    *(Loss(client, "max_tokens below 16", "coerced", "the Responses API's minimum is 16",
+           r"max_output_tokens raised to 16", _RESPONSES) for client in ("chat", "messages")),
     *(Loss(client, "reasoning history", "dropped",
            "only signed reasoning right before a tool call can be replayed",
            r"(reasoning not replayable to the Responses upstream|unsigned reasoning) dropped",

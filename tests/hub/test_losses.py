@@ -129,6 +129,8 @@ EXAMPLES: dict[tuple[str, str], tuple[SchemaName, dict[str, Any]]] = {
     ("responses", "metadata"): ("chat", {"metadata": {"k": "v"}}),
     ("chat", "stop sequences"): ("responses", {"stop": ["END"]}),
     ("messages", "stop sequences"): ("responses", {"stop_sequences": ["END"]}),
+    ("chat", "max_tokens below 16"): ("responses", {"max_tokens": 5}),
+    ("messages", "max_tokens below 16"): ("responses", {"max_tokens": 1}),
     ("chat", "reasoning history"): (
         "messages",
         {

@@ -338,7 +338,7 @@ def test_render_request_history_and_options() -> None:
     ]
     assert body["instructions"] == "Sys"
     assert body["tools"] == [
-        {"type": "function", "name": "f", "parameters": {"type": "object"}, "description": "d"},
+        {"type": "function", "name": "f", "parameters": {"type": "object"}, "strict": False, "description": "d"},
         {"type": "custom", "name": "apply_patch", "format": {"type": "text"}},
     ]
     assert body["tool_choice"] == {"type": "custom", "name": "apply_patch"}

@@ -48,10 +48,18 @@ def render_request(req: Request, ctx: Context) -> dict[str, Any]:
     return body
 
 
+#: The Responses API refuses a smaller ``max_output_tokens`` (400).
+MIN_OUTPUT_TOKENS = 16
+
+
 def _render_options(req: Request, body: dict[str, Any]) -> None:
+    max_output = req.max_tokens
+    if max_output is not None and max_output < MIN_OUTPUT_TOKENS:
+        req.losses.append(f"max_output_tokens raised to 16 (was {max_output}: the Responses API's minimum)")
+        max_output = MIN_OUTPUT_TOKENS
     optional = {
         "parallel_tool_calls": req.parallel_tool_calls,
-        "max_output_tokens": req.max_tokens,
+        "max_output_tokens": max_output,
         "temperature": req.temperature,
         "top_p": req.top_p,
         # OpenAI's replacement for the deprecated ``user``, at most 64 characters.
@@ -93,11 +101,11 @@ def _render_tool(tool: Tool) -> dict[str, Any]:
         if tool.format is not None:
             out["format"] = tool.format
         return out
-    out = {"type": "function", "name": tool.name, "parameters": tool.parameters}
+    # ``strict`` always: OpenAI takes an omitted one as strict mode, which would make a chat or
+    # Messages client's loose tool strict (its optional arguments filled in).
+    out = {"type": "function", "name": tool.name, "parameters": tool.parameters, "strict": bool(tool.strict)}
     if tool.description:
         out["description"] = tool.description
-    if tool.strict is not None:
-        out["strict"] = tool.strict
     return out
 
 

@@ -209,6 +209,19 @@ def output_text(output: list[dict[str, Any]]) -> str:
     )
 
 
+def echoed_tools(tools: Any) -> list[Any]:
+    """The client's tools as ``Response.tools`` shows them: a function tool says whether it is
+    ``strict`` (what the client asked, else ``false``, as sent upstream) and its ``parameters``."""
+    if not isinstance(tools, list):
+        return []
+    return [
+        {**tool, "parameters": tool.get("parameters"), "strict": bool(tool.get("strict"))}
+        if isinstance(tool, dict) and tool.get("type") == "function"
+        else tool
+        for tool in tools
+    ]
+
+
 def response_object(
     ctx: Context,
     response_id: str,
@@ -244,7 +257,7 @@ def response_object(
         "temperature": body.get("temperature", 1.0),
         "text": {"format": text.get("format") or {"type": "text"}},
         "tool_choice": body.get("tool_choice", "auto"),
-        "tools": body.get("tools") or [],
+        "tools": echoed_tools(body.get("tools")),
         "top_p": body.get("top_p", 1.0),
         "truncation": body.get("truncation", "disabled"),
         "usage": usage_to_json(usage) if finished else None,
