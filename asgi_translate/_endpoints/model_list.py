@@ -6,7 +6,9 @@ An Anthropic client (one that sends ``anthropic-version`` or ``x-api-key``) gets
 "created", "owned_by"}]}``. The list is the upstream's own (``GET /v1/models`` on the wrapped app
 or the remote, read in whichever of the two formats it answers) after the model map's exact
 client-facing names, which each borrow the dates of the model they stand for. An upstream without
-a model list (404) leaves just those names; any other upstream error reaches the client translated.
+a model list (404) leaves just those names, and with none its own answer reaches the client
+unchanged; any other upstream error reaches the client translated. Anthropic entries always carry
+``capabilities``, ``max_input_tokens`` and ``max_tokens``, as its spec requires (null when unknown).
 """
 
 from __future__ import annotations
@@ -74,10 +76,14 @@ async def answer(config: Settings, path: str, scope: Scope, receive: Receive, se
     anthropic = wants_anthropic(scope)
     where = upstream_path(scope, PATH, in_process=config.remote is None)
     got = await call(config.upstream_app, scope, "GET", where, query=b"limit=1000")
+    aliases = config.model_map.aliases()
+    if got.status == 404 and not aliases:  # no list upstream and none of ours: its answer, unchanged
+        await _send(send, got.status, got.body, got.content_type or b"application/json")
+        return
     if got.status >= 400 and got.status != 404:
         await _send_error(send, anthropic, _upstream_error(config, got))
         return
-    models = _merge(_parse(loads(got) if got.status < 400 else None), config.model_map.aliases())
+    models = _merge(_parse(loads(got) if got.status < 400 else None), aliases)
     if path != PATH:
         wanted = path[len(PATH) + 1 :]
         found = next((model for model in models if model.id == wanted), None)
@@ -153,12 +159,23 @@ def _merge(models: list[Model], names: list[tuple[str, str]]) -> list[Model]:
 
 
 def _entry(model: Model, anthropic: bool) -> dict[str, Any]:
-    if model.raw and model.anthropic == anthropic:
-        return model.raw
-    if anthropic:
+    if not anthropic:
+        if model.raw and not model.anthropic:
+            return model.raw
+        return {"id": model.id, "object": "model", "created": model.created, "owned_by": model.owned_by}
+    if model.raw and model.anthropic:
+        entry = dict(model.raw)
+    else:
         created_at = datetime.datetime.fromtimestamp(model.created, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return {"type": "model", "id": model.id, "display_name": model.display_name, "created_at": created_at}
-    return {"id": model.id, "object": "model", "created": model.created, "owned_by": model.owned_by}
+        entry = {"type": "model", "id": model.id, "display_name": model.display_name, "created_at": created_at}
+    # The spec requires these on every ModelInfo, null when unknown. vLLM's entries say how long a
+    # context the model takes (``max_model_len``), the nearest thing to a largest input.
+    context = model.raw.get("max_model_len")
+    known = isinstance(context, int) and not isinstance(context, bool)
+    entry.setdefault("capabilities", None)
+    entry.setdefault("max_input_tokens", context if known else None)
+    entry.setdefault("max_tokens", None)
+    return entry
 
 
 def _openai_list(models: list[Model]) -> dict[str, Any]:
@@ -189,8 +206,11 @@ def _anthropic_page(models: list[Model], scope: Scope) -> dict[str, Any]:
 
 
 async def _send_json(send: Send, status: int, payload: dict[str, Any]) -> None:
-    body = _json.dumpb(payload)
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await _send(send, status, _json.dumpb(payload), b"application/json")
+
+
+async def _send(send: Send, status: int, body: bytes, content_type: bytes) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 

@@ -25,6 +25,8 @@ _DROPPED = frozenset(
 class Answer:
     status: int
     body: bytes
+    #: The answer's own content type, for an endpoint that passes it on unchanged.
+    content_type: bytes = b""
 
 
 def upstream_path(scope: Scope, path: str, *, in_process: bool) -> str:
@@ -66,6 +68,7 @@ async def call(
     async def send(message: Message) -> None:
         if message["type"] == "http.response.start":
             answer.status = message["status"]
+            answer.content_type = next((v for k, v in message.get("headers", []) if k.lower() == b"content-type"), b"")
         elif message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
             if sum(map(len, chunks)) > MAX_SIZE:

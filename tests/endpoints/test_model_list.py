@@ -28,6 +28,9 @@ ANTHROPIC_LIST = {
             "id": "claude-opus-4-1",
             "display_name": "Claude Opus 4.1",
             "created_at": "2025-08-05T00:00:00Z",
+            "capabilities": None,
+            "max_input_tokens": 200000,
+            "max_tokens": 32000,
         }
     ],
     "has_more": False,
