@@ -114,6 +114,9 @@ class _Responder:
         finally:  # one line per exchange, whatever way it ended
             if self.translator is not None:
                 self.log.frames_in = self.translator.frames_in
+                # A stream that ended in the client's failure form failed, whoever wrote it.
+                if self.translator.error is not None and not self.log.error:
+                    self.log.error = self.translator.error.type
             context: Context | None = getattr(self, "context", None)  # unset when the request did not parse
             if context is not None:
                 self.log.losses = context.request.losses

@@ -55,7 +55,7 @@ class StreamTranslator:
     """Translate a stream chunk by chunk. Never raises: a translation bug ends the client's
     stream with its schema's failure event instead of a hung or truncated stream."""
 
-    __slots__ = ("_sse", "_decoder", "_encoder", "done", "frames_in")
+    __slots__ = ("_sse", "_decoder", "_encoder", "done", "frames_in", "error")
 
     def __init__(self, decoder: StreamDecoder, encoder: StreamEncoder) -> None:
         self._sse = SSEDecoder()
@@ -64,6 +64,8 @@ class StreamTranslator:
         #: True once the client's terminator (or failure event) was written.
         self.done = False
         self.frames_in = 0
+        #: The failure the client's stream ended with (upstream error, cut stream, our bug), if any.
+        self.error: StreamError | None = None
 
     def feed(self, chunk: bytes) -> bytes:
         """One loop per chunk: each canonical event is encoded as soon as it is decoded."""
@@ -82,6 +84,7 @@ class StreamTranslator:
                     kind = type(canonical)
                     if kind is Finish or kind is StreamError:
                         self.done = True
+                        self.error = canonical if type(canonical) is StreamError else None
                         return b"".join(parts)
         except Exception:  # a bug of ours must not leave the client hanging
             logger.exception("asgi_translate: failed to translate a stream frame")
@@ -109,6 +112,7 @@ class StreamTranslator:
         if self.done:
             return b""
         self.done = True
+        self.error = error
         try:
             return self._encoder.encode(error)
         except Exception:  # pragma: no cover - the encoder's own failure path failed
@@ -132,6 +136,7 @@ class StreamTranslator:
             parts.append(encode(event))
             if type(event) is Finish or type(event) is StreamError:
                 self.done = True
+                self.error = event if type(event) is StreamError else None
                 break
         return b"".join(parts)
 
