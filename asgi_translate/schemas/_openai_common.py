@@ -35,6 +35,14 @@ def expect_object(value: Any, param: str) -> dict[str, Any]:
     return value
 
 
+def expect_range(value: float | None, low: float, high: float, param: str) -> float | None:
+    """A sampling value within the range the client's own API accepts: out of it, the client would
+    get a 400 from OpenAI, and an upstream would get a value its spec forbids."""
+    if value is not None and not low <= value <= high:
+        raise field_error(f"'{param}' must be between {low:g} and {high:g}", param)
+    return value
+
+
 # -- errors -----------------------------------------------------------------------------------
 
 

@@ -189,6 +189,10 @@ def _parse_stop(value: Any) -> list[str]:
 def _parse_sampling(body: dict[str, Any], request: Request) -> None:
     request.temperature = _optional(body, "temperature", (int, float), "temperature")
     request.top_p = _optional(body, "top_p", (int, float), "top_p")
+    for key in ("temperature", "top_p"):  # Anthropic's range for both: 0 to 1
+        value = getattr(request, key)
+        if value is not None and not 0 <= value <= 1:
+            raise RequestTranslationError(f"{key} must be between 0 and 1", param=key)
     if _optional(body, "top_k", int, "top_k") is not None:
         note(request.losses, "top_k dropped")
 

@@ -28,9 +28,9 @@ from ..._hub.canonical import (
 from ..._hub.errors import UnsupportedFeatureError
 from ..._hub.reasoning import budget_for_effort, effort_for_budget
 from .._openai_common import expect_object as _object
+from .._openai_common import expect_range, split_data_url
 from .._openai_common import expect_string as _string
 from .._openai_common import field_error as _fail
-from .._openai_common import split_data_url
 from ._fields import reasoning_parts
 
 ToolContent = TextPart | ImagePart | FilePart
@@ -423,9 +423,9 @@ def _options(body: dict[str, Any], request: Request) -> None:
     elif body.get("max_tokens") is not None:
         request.max_tokens = _integer(body["max_tokens"], "max_tokens")
     if body.get("temperature") is not None:
-        request.temperature = _number(body["temperature"], "temperature")
+        request.temperature = expect_range(_number(body["temperature"], "temperature"), 0, 2, "temperature")
     if body.get("top_p") is not None:
-        request.top_p = _number(body["top_p"], "top_p")
+        request.top_p = expect_range(_number(body["top_p"], "top_p"), 0, 1, "top_p")
     if body.get("stop") is not None:
         request.stop = _stop(body["stop"])
     for key in ("user", "safety_identifier"):

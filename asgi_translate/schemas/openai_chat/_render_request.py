@@ -37,7 +37,7 @@ from ..._hub.canonical import (
     ToolResultPart,
 )
 from ..._hub.context import Context
-from ..._hub.errors import UnsupportedFeatureError
+from ..._hub.errors import RequestTranslationError, UnsupportedFeatureError
 from ..._hub.reasoning import effort_for_budget
 from .._openai_common import data_url, user_identifier
 from ._fields import details_from_reasoning, reasoning_text
@@ -211,7 +211,10 @@ def render_request(req: Request, ctx: Context) -> dict[str, Any]:
     """Canonical request -> chat request JSON. Streams always ask for usage
     (``stream_options.include_usage``): Messages and Responses clients need it, and the chat
     encoder decides whether a chat client sees it."""
-    body: dict[str, Any] = {"model": req.model, "messages": _messages(req)}
+    messages = _messages(req)
+    if not messages:  # a Responses client's empty input without instructions: a chat server needs one
+        raise RequestTranslationError("The request has no message to send to the chat upstream", param="input")
+    body: dict[str, Any] = {"model": req.model, "messages": messages}
     # tool_choice and parallel_tool_calls only beside tools: servers refuse them alone (vLLM: "When
     # using `tool_choice`, `tools` must be set"), and without tools there is nothing to choose.
     # Codex's compaction requests send both with ``tools: []``.

@@ -173,10 +173,12 @@ class ResponsesStreamEncoder:
                 block.item["status"] = "incomplete"
         if self._message is not None:
             self._message["status"] = "incomplete"
-        code = "rate_limit_exceeded" if event.type == "rate_limit_error" else OPENAI_TYPE_BY_TYPE.get(event.type)
-        code = code or "server_error"
+        limited = event.type == "rate_limit_error"
+        code = "rate_limit_exceeded" if limited else OPENAI_TYPE_BY_TYPE.get(event.type) or "server_error"
         out = self._emit({"type": "error", "code": code, "message": event.message, "param": None})
-        response = self._snapshot("failed", error={"code": code, "message": event.message})
+        # ``Response.error.code`` is one of a fixed list (ResponseErrorCode); the error event's is free.
+        failed = "rate_limit_exceeded" if limited else "server_error"
+        response = self._snapshot("failed", error={"code": failed, "message": event.message})
         self.final_response = response
         self._done = True
         return out + self._emit({"type": "response.failed", "response": response})

@@ -34,9 +34,9 @@ from ..._hub.canonical import (
 )
 from ..._hub.errors import UnsupportedFeatureError
 from .._openai_common import expect_object as _obj
+from .._openai_common import expect_range, split_data_url
 from .._openai_common import expect_string as _str
 from .._openai_common import field_error as _fail
-from .._openai_common import split_data_url
 from ._fields import CUSTOM_TOOL_PARAMETERS, REDACTED_PREFIX
 
 # Fields read by the parser, or handled by the state layer before it.
@@ -144,8 +144,8 @@ def _reject_unsupported(body: dict[str, Any]) -> None:
 
 
 def _parse_sampling(body: dict[str, Any], req: Request) -> None:
-    req.temperature = _opt_number(body, "temperature")
-    req.top_p = _opt_number(body, "top_p")
+    req.temperature = expect_range(_opt_number(body, "temperature"), 0, 2, "temperature")
+    req.top_p = expect_range(_opt_number(body, "top_p"), 0, 1, "top_p")
     max_output = body.get("max_output_tokens")
     if max_output is not None:
         if isinstance(max_output, bool) or not isinstance(max_output, int) or max_output < 1:
