@@ -9,9 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from spec import plugin as spec_plugin
+from spec.plugin import pytest_runtest_call, pytest_runtest_setup  # noqa: F401 - the spec check, suite-wide
 
 from asgi_translate._hub.canonical import Request
 from asgi_translate._hub.context import Context
+
+# Every exchange any test drives through TranslateMiddleware is checked against the official specs.
+spec_plugin.install()
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -4,9 +4,9 @@
 the corpus replays, scenario tests, SDK and client end-to-end tests all validate what they send
 without asking: the translated request the upstream receives against the upstream's request schema
 (no parameter the schema lacks), and the answer the client receives (JSON, error, or every SSE
-event chosen by its ``type``) against the client's schema; token counts, model lists and stored
-responses likewise. Requests the middleware passes through untranslated are the test's own and are
-not checked.
+event chosen by its ``type``) against the client's schema; token counts and model lists likewise.
+Requests the middleware passes through untranslated, and upstream answers it passes on unchanged,
+are the test's own and are not checked.
 
 A broken rule does not disturb the exchange: it is recorded, and :func:`pytest_runtest_call` (the
 ``pytest_runtest_call`` wrapper below, imported into ``tests/conftest.py``) fails the test that caused it, naming the
@@ -44,6 +44,10 @@ class Probe:
     status: int = 0
     content_type: str = ""
     body: bytearray = field(default_factory=bytearray)
+    #: The upstream's own answer to the last request it got in this exchange: an answer passed on
+    #: unchanged is the upstream's, not ours to check.
+    upstream_status: int = 0
+    upstream_body: bytearray = field(default_factory=bytearray)
 
 
 _PROBE: contextvars.ContextVar[Probe | None] = contextvars.ContextVar("spec_probe", default=None)
@@ -149,23 +153,31 @@ class _UpstreamRecorder:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         probe = _PROBE.get()
-        if probe is None or probe.request_seen or probe.check_request is None:
+        if probe is None:
             await self.app(scope, receive, send)
             return
+        check = probe.check_request if not probe.request_seen else None
         probe.request_seen = True
-        check = probe.check_request
         chunks: list[bytes] = []
 
         async def receive_recorded() -> Message:
             message = await receive()
-            if message["type"] == "http.request" and chunks is not None:
+            if check is not None and message["type"] == "http.request":
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):
                     _check_request(probe.label, check, b"".join(chunks))
                     chunks.clear()
             return message
 
-        await self.app(scope, receive_recorded, send)
+        async def send_recorded(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                probe.upstream_status = message["status"]
+                probe.upstream_body.clear()
+            elif message["type"] == "http.response.body":
+                probe.upstream_body += message.get("body", b"")
+            await send(message)
+
+        await self.app(scope, receive_recorded, send_recorded)
 
 
 def _check_request(label: str, check: Callable[[Spec, Any], list[str]], raw: bytes) -> None:
@@ -190,7 +202,8 @@ def install() -> None:
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         original_init(self, *args, **kwargs)
-        self.upstream_app = _UpstreamRecorder(self.upstream_app)
+        # Every endpoint reads the upstream from the one frozen Settings, at call time.
+        object.__setattr__(self.settings, "upstream_app", _UpstreamRecorder(self.settings.upstream_app))
 
     async def __call__(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
         probe = probe_for(self, scope)
@@ -202,7 +215,8 @@ def install() -> None:
             await original_call(self, scope, receive, _recording_send(probe, send))
         finally:
             _PROBE.reset(token)
-        if probe.status:  # the client got an answer (a test may cancel an exchange midway)
+        passed_on = (probe.status, probe.body) == (probe.upstream_status, probe.upstream_body)
+        if probe.status and not passed_on:  # the client got an answer of ours (not cancelled midway)
             record(probe.label, probe.check_answer(spec(), probe.status, probe.content_type, bytes(probe.body)))
 
     TranslateMiddleware.__init__ = __init__  # type: ignore[method-assign]
