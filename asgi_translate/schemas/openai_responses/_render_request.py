@@ -7,6 +7,7 @@ replay it (in its own carrier field) and this module can put it back in a reason
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from ..._hub.canonical import (
@@ -238,9 +239,15 @@ def _render_reasoning(part: ReasoningPart, after: list[Part], req: Request) -> d
         ],
         "encrypted_content": part.signature,
     }
-    if part.id and part.id.startswith("rs_"):
-        item["id"] = part.id
+    # The spec requires an id on a reasoning item. One the upstream made is kept; one a chat or
+    # Messages client could not carry back is derived from the encrypted content, so it is the
+    # same every turn (prompt caches match by prefix) and never names another item.
+    item["id"] = part.id if part.id and part.id.startswith("rs_") else _reasoning_id(part.signature)
     return item
+
+
+def _reasoning_id(encrypted: str) -> str:
+    return "rs_" + hashlib.sha256(encrypted.encode("utf-8", "surrogatepass")).hexdigest()[:48]
 
 
 def _render_tool_call(part: ToolCallPart) -> dict[str, Any]:
