@@ -181,8 +181,11 @@ def _tool_call(call: Any, param: str, answer: bool = False) -> ToolCallPart:
             name=name if isinstance(name, str) else "",
             arguments=arguments if isinstance(arguments, str) else "",
         )
+    call_id = _string(call.get("id"), f"{param}.id")
+    if not call_id:  # the tool message that answers it names this id
+        raise _fail(f"'{param}.id' must not be empty", f"{param}.id")
     return ToolCallPart(
-        id=_string(call.get("id"), f"{param}.id"),
+        id=call_id,
         name=_string(function.get("name"), f"{param}.function.name"),
         arguments=_string(arguments, f"{param}.function.arguments"),
     )
@@ -217,6 +220,8 @@ def parse_assistant(message: dict[str, Any], param: str, *, answer: bool = False
 
 def _tool_result(message: dict[str, Any], param: str) -> ToolResultPart:
     call_id = _string(message.get("tool_call_id"), f"{param}.tool_call_id")
+    if not call_id:  # it names the call it answers: an empty one answers none (every upstream refuses it)
+        raise _fail(f"'{param}.tool_call_id' must not be empty", f"{param}.tool_call_id")
     content: list[ToolContent] = [
         part
         for part in _content(message.get("content"), f"{param}.content", _TOOL_PARTS)
