@@ -10,7 +10,11 @@ from typing import Any
 
 import pytest
 from spec import plugin as spec_plugin
-from spec.plugin import pytest_runtest_call, pytest_runtest_setup  # noqa: F401 - the spec check, suite-wide
+from spec.plugin import (  # noqa: F401 - the spec check, suite-wide
+    pytest_runtest_call,
+    pytest_runtest_setup,
+    pytest_terminal_summary,
+)
 
 from asgi_translate._hub.canonical import Request
 from asgi_translate._hub.context import Context

@@ -472,3 +472,36 @@ def test_5_a_small_output_limit_toward_responses_is_raised_to_16(client: str, fi
     assert upstream.seen[0]["max_output_tokens"] == 16
     strict = middleware(Upstream(body=RESPONSE), "responses", strict=True)
     assert post(strict, PATHS[client], client_body(client, stream=False, tools=False) | {field: 5}).status_code == 400
+
+
+# -- 6. reasoning replayed to a Responses upstream has an id ---------------------------------------------------
+
+
+def test_6_replayed_reasoning_items_carry_an_id_the_same_every_turn() -> None:
+    history = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "Look it up.", "signature": "gAAAAencrypted"},
+                {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"city": "Paris"}},
+            ],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "Sunny"}]},
+    ]
+    sent = []
+    for turn in (
+        history,
+        [*history, {"role": "assistant", "content": "Sunny."}, {"role": "user", "content": "Thanks"}],
+    ):
+        upstream = Upstream(body=RESPONSE)
+        post(
+            middleware(upstream, "responses"),
+            PATHS["messages"],
+            client_body("messages", stream=False) | {"messages": turn},
+        )
+        [reasoning] = [item for item in upstream.seen[0]["input"] if item.get("type") == "reasoning"]
+        sent.append(reasoning)
+    assert sent[0] == sent[1]
+    assert sent[0]["id"].startswith("rs_") and len(sent[0]["id"]) == 51
+    assert sent[0]["encrypted_content"] == "gAAAAencrypted"

@@ -179,3 +179,29 @@ def apply(document: str, doc: dict[str, Any]) -> dict[str, Any]:
             name, value = quirk.also
             schema["properties"][name] = {"anyOf": [schema["properties"][name], {"const": value}]}
     return doc
+
+
+# -- Anthropic betas -------------------------------------------------------------------------------
+# The spec describes the API without betas. A request that names a beta in ``anthropic-beta`` may
+# use what that beta adds; those additions are taken out before the rest is checked.
+
+
+def _without_system_messages(body: dict[str, Any]) -> dict[str, Any]:
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return body
+    kept = [m for m in messages if not (isinstance(m, dict) and m.get("role") == "system")]
+    return {**body, "messages": kept}
+
+
+BETA_ADDITIONS = {
+    # ``role: "system"`` inside ``messages`` (Claude Code sends it with this beta).
+    "mid-conversation-system-2026-04-07": _without_system_messages,
+}
+
+
+def without_betas(body: Any, betas: set[str]) -> Any:
+    for beta in betas:
+        if beta in BETA_ADDITIONS and isinstance(body, dict):
+            body = BETA_ADDITIONS[beta](body)
+    return body
