@@ -185,10 +185,21 @@ def _parse_output_options(body: dict[str, Any], req: Request) -> None:
     for entry in include or []:
         if entry != ENCRYPTED_INCLUDE:  # encrypted reasoning is always returned when there is some
             req.losses.append(f"include {entry!r} dropped")
-    if body.get("truncation") == "auto":
+    _parse_echoed(body, req)
+
+
+def _parse_echoed(body: dict[str, Any], req: Request) -> None:
+    """Settings the Response object echoes back: only values OpenAI's API takes (it answers 400)."""
+    truncation = body.get("truncation")
+    if truncation not in (None, "auto", "disabled"):
+        raise _fail("'truncation' must be 'auto' or 'disabled'", "truncation")
+    if truncation == "auto":
         req.losses.append("truncation 'auto' not applied (the upstream sees the whole input)")
+    for flag in ("parallel_tool_calls", "store"):
+        if body.get(flag) is not None and not isinstance(body[flag], bool):
+            raise _fail(f"'{flag}' must be a boolean", flag)
     if body.get("parallel_tool_calls") is not None:
-        req.parallel_tool_calls = bool(body["parallel_tool_calls"])
+        req.parallel_tool_calls = body["parallel_tool_calls"]
 
 
 def _parse_format(fmt: dict[str, Any]) -> ResponseFormat | None:
