@@ -139,7 +139,8 @@ def probe_for(middleware: Any, scope: Scope) -> Probe | None:
                     _count_request(upstream),
                     _json_or_error(DOCUMENT[client], TOKEN_COUNT[client]),
                 )
-    if method == "GET" and (path == MODELS_PATH or path.startswith(MODELS_PATH + "/")):
+    one = path.startswith(MODELS_PATH + "/") and "/" not in path[len(MODELS_PATH) + 1 :] and path != MODELS_PATH + "/"
+    if method == "GET" and (path == MODELS_PATH or one):  # /v1/models or /v1/models/{id}, nothing deeper
         anthropic = any(name in (b"anthropic-version", b"x-api-key") for name, _ in scope["headers"])
         document = "anthropic" if anthropic else "openai"
         schema = MODEL_LIST[document] if path == MODELS_PATH else MODEL[document]
