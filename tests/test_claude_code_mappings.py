@@ -426,3 +426,21 @@ def test_the_command_line_takes_a_max_tokens_cap() -> None:
     assert build_app(build_parser().parse_args(["--max-tokens-cap", "2048"])).settings.max_tokens_cap("x") == 2048
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--max-tokens-cap", "claude-*=lots"])
+
+
+# -- values the upstream's spec takes -----------------------------------------------------------------
+
+
+def test_more_than_four_stop_sequences_go_to_chat_as_the_first_four() -> None:
+    body = {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    answer, sent = exchange("messages", "chat", {**body, "stop_sequences": ["a", "b", "c", "d", "e"]})
+    assert sent[0].body["stop"] == ["a", "b", "c", "d"]
+    assert "stop sequences beyond 4" in answer.headers["x-asgi-translate-losses"]
+
+
+def test_a_max_tokens_under_sixteen_is_raised_toward_responses() -> None:
+    answer, sent = exchange("messages", "responses", claude_code_body(max_tokens=1))
+    assert sent[0].body["max_output_tokens"] == 16
+    assert "max_output_tokens raised to 16" in answer.headers["x-asgi-translate-losses"]
+    _, chat = exchange("messages", "chat", claude_code_body(max_tokens=1))
+    assert chat[0].body["max_tokens"] == 1  # chat has no minimum

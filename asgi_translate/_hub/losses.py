@@ -154,6 +154,8 @@ KNOWN: tuple[Loss, ...] = (
     *(Loss(client, "user id (metadata.user_id, user, safety_identifier) over the upstream's limit", "coerced",
            "hashed to its SHA-256 in hex: OpenAI takes 64 characters, Anthropic 512", r"user id hashed")
       for client in SCHEMAS),
+    *(Loss(client, "more than 4 stop sequences", "dropped", "OpenAI's spec takes up to 4: the first 4 are sent",
+           r"stop sequences beyond \S+ dropped", _CHAT) for client in ("messages",)),
     *(Loss(client, "max_tokens over max_tokens_cap", "coerced", "lowered to the cap set for the model",
            r"max_tokens \d+ coerced to \d+") for client in SCHEMAS),
     *(Loss(client, "response_format json_object", "dropped", "Anthropic has JSON schemas only",

@@ -194,6 +194,7 @@ EXAMPLES: dict[tuple[str, str], tuple[SchemaName, dict[str, Any]]] = {
         "messages",
         {"safety_identifier": "u" * 513},
     ),
+    ("messages", "more than 4 stop sequences"): ("chat", {"stop_sequences": ["a", "b", "c", "d", "e"]}),
     ("chat", "max_tokens over max_tokens_cap"): ("messages", {"max_tokens": CAP + 1}),
     ("messages", "max_tokens over max_tokens_cap"): ("chat", {"max_tokens": CAP + 1}),
     ("responses", "max_tokens over max_tokens_cap"): ("chat", {"max_output_tokens": CAP + 1}),

@@ -42,6 +42,8 @@ from ..._hub.reasoning import effort_for_budget
 from .._openai_common import data_url, user_identifier
 from ._fields import details_from_reasoning, reasoning_text
 
+#: OpenAI's spec takes up to 4 stop sequences (Anthropic's ``stop_sequences`` has no such limit).
+MAX_STOP = 4
 #: What a tool message says when its result was only images or files, moved to a user message.
 ATTACHMENT_NOTE = "(the tool returned attachments; they follow in the next message)"
 
@@ -189,7 +191,9 @@ def _options(req: Request, body: dict[str, Any]) -> None:
     if req.top_p is not None:
         body["top_p"] = req.top_p
     if req.stop:
-        body["stop"] = list(req.stop)
+        body["stop"] = req.stop[:MAX_STOP]
+        if len(req.stop) > MAX_STOP:
+            req.losses.append(f"stop sequences beyond {MAX_STOP} dropped")
     if req.user is not None:
         # ``user``, which every OpenAI-compatible server reads (``safety_identifier`` is OpenAI's
         # alone), held to the 64 characters OpenAI takes for either.
