@@ -24,6 +24,7 @@ from asgi_translate._hub.canonical import (
     BlockStop,
     Finish,
     MessageStart,
+    Part,
     Request,
     Response,
     StreamEvent,
@@ -282,6 +283,19 @@ def test_namespace_calls_come_back_with_their_namespace_and_name() -> None:
     _, second = translate({"input": replay, "tools": tools})
     calls = [call["function"]["name"] for m in second["messages"] for call in m.get("tool_calls", [])]
     assert calls == wire
+
+
+def test_a_tool_search_call_in_a_json_answer() -> None:
+    request, _ = translate({"input": "hi", "tools": [TOOL_EXAMPLES["tool_search"]]})
+    content: list[Part] = [
+        ToolCallPart("call_s", "tool_search", '{"query": "crm"}'),
+        ToolCallPart("call_t", "tool_search", "x"),
+    ]
+    output = render_response(Response("r", "m", content, "tool_use"), make_context(request, client_body={}))["output"]
+    assert [(item["type"], item["execution"], item["arguments"]) for item in output] == [
+        ("tool_search_call", "client", {"query": "crm"}),
+        ("tool_search_call", "client", {"query": "x"}),  # text that is not JSON is the query
+    ]
 
 
 def stream(request: Request, events: list[StreamEvent]) -> list[dict[str, Any]]:
