@@ -143,7 +143,10 @@ def messages_body(conversation: Conversation, upto: int, *, with_tools_pending: 
         if last:
             break
         messages.append({"role": "assistant", "content": [{"type": "text", "text": exchange.answer}]})
-    return {"system": [{"type": "text", "text": conversation.system}], "messages": messages, "max_tokens": 1000}
+    # Claude Code's billing block opens the system prompt, its suffix new on every request.
+    billing = {"type": "text", "text": f"x-anthropic-billing-header: cc_version=2.1.332.{upto}{len(messages)};"}
+    system = [billing, {"type": "text", "text": conversation.system}]
+    return {"system": system, "messages": messages, "max_tokens": 1000}
 
 
 def responses_items(conversation: Conversation, upto: int, *, with_tools_pending: bool) -> list[dict[str, Any]]:
@@ -238,7 +241,7 @@ def assert_extends(
 
 
 @pytest.mark.parametrize(("client", "upstream"), DIRECTIONS)
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(conversation=conversations())
 def test_each_turn_extends_the_previous_one(client: str, upstream: str, conversation: Conversation) -> None:
     bodies = client_requests(client, conversation)
@@ -249,7 +252,7 @@ def test_each_turn_extends_the_previous_one(client: str, upstream: str, conversa
 
 
 @pytest.mark.parametrize("client", ["chat", "responses"])
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(conversation=conversations())
 def test_toward_a_messages_upstream_that_takes_system_messages_nothing_moves(
     client: str, conversation: Conversation
