@@ -505,3 +505,70 @@ def test_6_replayed_reasoning_items_carry_an_id_the_same_every_turn() -> None:
     assert sent[0] == sent[1]
     assert sent[0]["id"].startswith("rs_") and len(sent[0]["id"]) == 51
     assert sent[0]["encrypted_content"] == "gAAAAencrypted"
+
+
+# -- 7. reasoning effort and thinking budget: the spec's efforts, one table ------------------------------------
+
+MESSAGE = {
+    "id": "msg_up",
+    "type": "message",
+    "role": "assistant",
+    "content": [{"type": "text", "text": "Sunny."}],
+    "model": "up-model",
+    "stop_reason": "end_turn",
+    "stop_sequence": None,
+    "usage": {"input_tokens": 5, "output_tokens": 2},
+}
+
+
+@pytest.mark.parametrize(
+    ("budget", "effort"),
+    [(1024, "low"), (8192, "medium"), (16384, "high"), (40000, "xhigh"), (57344, "max"), (90000, "max")],
+)
+def test_7_a_thinking_budget_becomes_the_effort_the_table_gives(budget: int, effort: str) -> None:
+    thinking = {"thinking": {"type": "enabled", "budget_tokens": budget}, "max_tokens": 100_000}
+    chat = Upstream(body=chat_json({"content": "Sunny."}, "stop"))
+    post(middleware(chat, "chat"), PATHS["messages"], client_body("messages", stream=False, tools=False) | thinking)
+    assert chat.seen[0]["reasoning_effort"] == effort
+    responses = Upstream(body=RESPONSE)
+    post(
+        middleware(responses, "responses"),
+        PATHS["messages"],
+        client_body("messages", stream=False, tools=False) | thinking,
+    )
+    assert responses.seen[0]["reasoning"]["effort"] == effort
+
+
+@pytest.mark.parametrize(
+    ("effort", "budget"),
+    [
+        ("minimal", 1024),
+        ("low", 2048),
+        ("medium", 8192),
+        ("high", 16384),
+        ("xhigh", 32768),
+        ("max", 57344),
+        ("none", None),
+    ],
+)
+def test_7_an_effort_becomes_the_thinking_budget_the_table_gives(effort: str, budget: int | None) -> None:
+    for client, extra in (("chat", {"reasoning_effort": effort}), ("responses", {"reasoning": {"effort": effort}})):
+        upstream = Upstream(body=MESSAGE)
+        got = post(
+            middleware(upstream, "messages"), PATHS[client], client_body(client, stream=False, tools=False) | extra
+        )
+        assert got.status_code == 200, got.text
+        sent = upstream.seen[0]
+        assert sent.get("thinking", {}).get("budget_tokens") == budget, (client, sent.get("thinking"))
+        if budget is not None:  # no cap from the client: the budget plus the usual answer room
+            assert sent["max_tokens"] == budget + 4096
+
+
+def test_7_anthropic_max_effort_is_openais_max() -> None:
+    upstream = Upstream(body=chat_json({"content": "Sunny."}, "stop"))
+    body = client_body("messages", stream=False, tools=False) | {
+        "thinking": {"type": "adaptive"},
+        "output_config": {"effort": "max"},
+    }
+    post(middleware(upstream, "chat"), PATHS["messages"], body)
+    assert upstream.seen[0]["reasoning_effort"] == "max"

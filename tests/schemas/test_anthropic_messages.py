@@ -401,7 +401,7 @@ def test_parse_thinking_display_is_a_loss() -> None:
 
 
 def test_parse_output_config_effort() -> None:
-    assert parse_request(body(output_config={"effort": "max"})).reasoning == Reasoning(effort="xhigh")
+    assert parse_request(body(output_config={"effort": "max"})).reasoning == Reasoning(effort="max")
     adaptive = parse_request(body(thinking={"type": "adaptive"}, output_config={"effort": "low"}))
     assert adaptive.reasoning == Reasoning(effort="low")
     with pytest.raises(RequestTranslationError) as exc:

@@ -74,8 +74,8 @@ _KNOWN_FIELDS = frozenset(
 # Custom-tool fields that only steer Anthropic's own tool machinery.
 _DROPPED_TOOL_FIELDS = ("cache_control", "eager_input_streaming", "defer_loading", "allowed_callers", "input_examples")
 _TOOL_CHOICES: dict[str, Any] = {"auto": "auto", "any": "required", "none": "none", "tool": "tool"}
-# Anthropic's effort scale tops out at "max"; OpenAI's at "xhigh".
-_EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "xhigh"}
+# Anthropic's effort scale and OpenAI's share these names (OpenAI's also has none and minimal).
+_EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "max"}
 
 
 def parse_request(body: dict[str, Any]) -> Request:

@@ -35,7 +35,7 @@ from ._fields import reasoning_parts
 
 ToolContent = TextPart | ImagePart | FilePart
 
-EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh"})
+EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh", "max"})  # the spec's ReasoningEffort
 
 # Fields read by parse_request itself; everything else is either rejected below or dropped with
 # a note in Request.losses.
