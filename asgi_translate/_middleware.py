@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -75,6 +75,7 @@ class TranslateMiddleware:
         on_exchange: ExchangeHook | None = None,
         idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
         responses_per_key: bool = True,
+        chat_reasoning_field: ChatReasoningField = "both",
     ) -> None:
         if upstream is None and not routes:
             raise ValueError("TranslateMiddleware needs upstream='chat'|'messages'|'responses' or routes=[Route(...)]")
@@ -118,6 +119,7 @@ class TranslateMiddleware:
             on_exchange=on_exchange,
             idle_timeout=idle_timeout,
             responses_per_key=responses_per_key,
+            reasoning_fields=_reasoning_fields(chat_reasoning_field),
         )
         self.endpoints = build_table(self.settings, upstream=upstream, app=self.app)
 
@@ -145,3 +147,15 @@ def _max_tokens_cap(value: int | Mapping[str, int] | MaxTokensCap | None) -> Max
     if isinstance(value, MaxTokensCap):
         return value
     return MaxTokensCap(() if value is None else value)
+
+
+#: Which chat field(s) carry reasoning text out: clients and servers read different ones.
+ChatReasoningField = Literal["reasoning_content", "reasoning", "both"]
+
+
+def _reasoning_fields(choice: ChatReasoningField) -> tuple[str, ...]:
+    if choice == "both":
+        return ("reasoning_content", "reasoning")
+    if choice not in ("reasoning_content", "reasoning"):
+        raise ValueError(f"chat_reasoning_field={choice!r}: use 'reasoning_content', 'reasoning' or 'both'")
+    return (choice,)

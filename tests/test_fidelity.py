@@ -572,3 +572,91 @@ def test_7_anthropic_max_effort_is_openais_max() -> None:
     }
     post(middleware(upstream, "chat"), PATHS["messages"], body)
     assert upstream.seen[0]["reasoning_effort"] == "max"
+
+
+# -- 8. reasoning for chat clients: the field(s) they read ---------------------------------------------------
+
+THINKING_MESSAGE = {
+    **MESSAGE,
+    "content": [{"type": "thinking", "thinking": "Hmm.", "signature": "sig"}, {"type": "text", "text": "Sunny."}],
+}
+
+
+def thinking_events() -> list[bytes]:
+    start = {**MESSAGE, "content": [], "stop_reason": None}
+    frames: list[dict[str, Any]] = [
+        {"type": "message_start", "message": start},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Hmm."}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "Sunny."}},
+        {"type": "content_block_stop", "index": 1},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 2},
+        },
+        {"type": "message_stop"},
+    ]
+    return [f"event: {f['type']}\ndata: {json.dumps(f)}\n\n".encode() for f in frames]
+
+
+@pytest.mark.parametrize(
+    ("option", "fields"),
+    [
+        (None, ["reasoning_content", "reasoning"]),
+        ("reasoning_content", ["reasoning_content"]),
+        ("reasoning", ["reasoning"]),
+    ],
+)
+def test_8_chat_clients_get_reasoning_in_the_fields_they_read(option: str | None, fields: list[str]) -> None:
+    options = {} if option is None else {"chat_reasoning_field": option}
+    json_app = middleware(Upstream(body=THINKING_MESSAGE), "messages", **options)
+    message = post(json_app, PATHS["chat"], client_body("chat", stream=False, tools=False)).json()["choices"][0][
+        "message"
+    ]
+    assert [f for f in ("reasoning_content", "reasoning") if f in message] == fields
+    assert all(message[f] == "Hmm." for f in fields)
+    stream_app = middleware(Upstream(frames=thinking_events()), "messages", **options)
+    deltas = [
+        data["choices"][0]["delta"]
+        for _, data in events(post(stream_app, PATHS["chat"], client_body("chat", stream=True, tools=False)))
+        if data.get("choices")
+    ]
+    [thinking] = [d for d in deltas if set(d) & {"reasoning_content", "reasoning"}]
+    assert thinking == {f: "Hmm." for f in fields}
+    # The same fields carry a chat upstream's history back to it.
+    upstream = Upstream(body=chat_json({"content": "ok"}, "stop"))
+    history = [
+        *USER,
+        {
+            "role": "assistant",
+            "content": [{"type": "thinking", "thinking": "Hmm.", "signature": "s"}, {"type": "text", "text": "Sunny."}],
+        },
+        {"role": "user", "content": "Thanks"},
+    ]
+    post(
+        middleware(upstream, "chat", **options),
+        PATHS["messages"],
+        client_body("messages", stream=False, tools=False) | {"messages": history},
+    )
+    assistant = upstream.seen[0]["messages"][1]
+    assert [f for f in ("reasoning_content", "reasoning") if f in assistant] == fields
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+def test_8_either_field_is_read_from_a_chat_upstream(field: str) -> None:
+    upstream = Upstream(
+        frames=sse(chat_chunk({field: "Hmm."}), chat_chunk({"content": "Sunny."}), chat_chunk({}, "stop"))
+    )
+    got = post(middleware(upstream, "chat"), PATHS["messages"], client_body("messages", stream=True, tools=False))
+    thinking = [
+        d["delta"] for n, d in events(got) if n == "content_block_delta" and d["delta"]["type"] == "thinking_delta"
+    ]
+    assert thinking == [{"type": "thinking_delta", "thinking": "Hmm."}]
+
+
+def test_8_an_unknown_field_choice_is_refused_at_construction() -> None:
+    with pytest.raises(ValueError, match="chat_reasoning_field"):
+        middleware(Upstream(), "chat", chat_reasoning_field="thoughts")

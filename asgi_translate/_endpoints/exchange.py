@@ -234,6 +234,7 @@ class _Responder:
             clock=self.config.clock,
             default_max_tokens=default_max_tokens,
             betas=_betas(scope["headers"]),
+            reasoning_fields=self.config.reasoning_fields,
         )
         payload = self.upstream.render_request(request, self.context)
         _losses.note_upstream_losses(request, self.route.client, self.route.upstream, payload)

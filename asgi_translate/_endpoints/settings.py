@@ -49,6 +49,8 @@ class Settings:
     idle_timeout: float | None = None
     #: Stored Responses state is seen only by the credential that created it.
     responses_per_key: bool = True
+    #: The chat fields reasoning text goes out in (``chat_reasoning_field``).
+    reasoning_fields: tuple[str, ...] = ("reasoning_content", "reasoning")
 
     def max_tokens_for(self, model: str) -> int:
         if isinstance(self.default_max_tokens, int):

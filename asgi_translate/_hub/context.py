@@ -44,6 +44,10 @@ class Context:
     #: The betas named in the request's ``anthropic-beta`` headers, which go upstream with it: a
     #: Messages upstream takes what they turn on (``mid-conversation-system-2026-04-07``).
     betas: frozenset[str] = frozenset()
+    #: The chat fields that carry reasoning text out (to a chat client, or a chat upstream's
+    #: history): ``reasoning_content`` (DeepSeek's, which LiteLLM and most SDK-based clients read),
+    #: ``reasoning`` (vLLM's since 0.16, OpenRouter's, what ``@openai/agents`` reads), or both.
+    reasoning_fields: tuple[str, ...] = ("reasoning_content", "reasoning")
 
     def now(self) -> int:
         return int(self.clock())

@@ -453,6 +453,7 @@ def test_render_request_full_conversation() -> None:
                 "role": "assistant",
                 "content": "Calling.",
                 "reasoning_content": "Need the tool.",
+                "reasoning": "Need the tool.",
                 "reasoning_details": [
                     {"type": "reasoning.text", "text": "Need the tool.", "index": 0, "signature": "sig-1"}
                 ],
@@ -533,6 +534,7 @@ def test_render_request_redacted_reasoning_and_plain_reasoning() -> None:
             "role": "assistant",
             "content": "4",
             "reasoning_content": "hm",
+            "reasoning": "hm",
             "reasoning_details": [
                 {"type": "reasoning.text", "text": "hm", "index": 0},
                 {"type": "reasoning.encrypted", "data": "ZZZ", "index": 1},
@@ -540,10 +542,12 @@ def test_render_request_redacted_reasoning_and_plain_reasoning() -> None:
         }
     ]
     plain = _request(messages=[Message("assistant", [ReasoningPart(text="hm"), TextPart("4")])])
-    # no signature to carry: DeepSeek/vLLM style reasoning_content only
+    # no signature to carry: the plain text only, in both fields servers read (DeepSeek's, vLLM's)
     assert render_request(plain, make_context(plain))["messages"] == [
-        {"role": "assistant", "content": "4", "reasoning_content": "hm"}
+        {"role": "assistant", "content": "4", "reasoning_content": "hm", "reasoning": "hm"}
     ]
+    vllm = make_context(plain, reasoning_fields=("reasoning",))
+    assert render_request(plain, vllm)["messages"] == [{"role": "assistant", "content": "4", "reasoning": "hm"}]
 
 
 def test_render_request_custom_tools_become_single_string_functions() -> None:
@@ -775,6 +779,7 @@ def test_render_response() -> None:
                     "role": "assistant",
                     "content": "Hello",
                     "reasoning_content": "think",
+                    "reasoning": "think",
                     "reasoning_details": [{"type": "reasoning.text", "text": "think", "index": 0, "signature": "S1"}],
                     "refusal": None,
                     "tool_calls": [
@@ -1165,7 +1170,7 @@ EVENTS: list[StreamEvent] = [
 
 EXPECTED_FRAMES = [
     HEAD + '{"role":"assistant","content":""}' + TAIL,
-    HEAD + '{"reasoning_content":"Let me think"}' + TAIL,
+    HEAD + '{"reasoning_content":"Let me think","reasoning":"Let me think"}' + TAIL,
     HEAD + '{"reasoning_details":[{"type":"reasoning.text","text":"","signature":"sig-123","index":0}]}' + TAIL,
     HEAD + '{"content":"Hi \\"you\\""}' + TAIL,
     HEAD

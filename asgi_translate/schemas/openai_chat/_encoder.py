@@ -8,7 +8,8 @@ repeated strings); one ``finish_reason``; the usage chunk (``choices: []``) afte
 
 Conventions of ours, documented in the README:
 
-- Reasoning text goes out as ``reasoning_content`` deltas. A signature (Anthropic thinking,
+- Reasoning text goes out in ``reasoning_content`` and ``reasoning`` deltas (the middleware's
+  ``chat_reasoning_field`` picks one or both: clients read either). A signature (Anthropic thinking,
   Responses ``encrypted_content``) goes out when its block ends, as a delta carrying
   ``reasoning_details: [{"type": "reasoning.text", "text": "", "signature": ..., "index": n}]``;
   redacted reasoning as ``{"type": "reasoning.encrypted", "data": ..., "index": n}``.
@@ -45,7 +46,7 @@ from ._render_request import custom_arguments
 _OPEN_TAIL = b',"logprobs":null,"finish_reason":null}]}\n\n'
 _DONE = format_event("[DONE]")
 # What a delta's text goes between, after the chunk head, per kind of open block.
-_KEYS = {"text": b'{"content":', "reasoning": b'{"reasoning_content":', "refusal": b'{"refusal":'}
+_KEYS = {"text": b'{"content":', "refusal": b'{"refusal":'}
 _TEXT_END = b"}" + _OPEN_TAIL
 _ARGUMENTS_END = b"}}]}" + _OPEN_TAIL
 
@@ -53,10 +54,12 @@ _ARGUMENTS_END = b"}}]}" + _OPEN_TAIL
 class _Block:
     """What the encoder remembers about one open canonical block."""
 
-    __slots__ = ("kind", "prefix", "suffix", "raw", "detail")
+    __slots__ = ("kind", "prefix", "suffix", "raw", "detail", "again")
 
     def __init__(self, kind: BlockKind, prefix: bytes = b"", suffix: bytes = b"", detail: int = 0) -> None:
         self.kind = kind
+        #: Reasoning written to two fields: what goes between the text's first copy and its second.
+        self.again = b""
         #: The frame up to a delta's JSON string and after it (empty: the block shows no text).
         #: Tool calls: the prefix holds this call's chat index.
         self.prefix = prefix
@@ -132,9 +135,12 @@ class ChatStreamEncoder:
             if event.kind == "reasoning" or event.kind == "redacted_reasoning":
                 detail = self._details
                 self._details += 1
-            key = _KEYS.get(event.kind)
+            fields = self._ctx.reasoning_fields if event.kind == "reasoning" else ()
+            key = b'{"%s":' % fields[0].encode() if fields else _KEYS.get(event.kind)
             prefix = self._head + key if key is not None else b""
-            self._blocks[event.index] = _Block(event.kind, prefix, _TEXT_END, detail)
+            block = self._blocks[event.index] = _Block(event.kind, prefix, _TEXT_END, detail)
+            if len(fields) > 1:
+                block.again = b',"%s":' % fields[1].encode()
             return b""
         tool = self._tools
         self._tools += 1
@@ -160,7 +166,10 @@ class ChatStreamEncoder:
             return b""
         if not block.prefix:
             return b""  # redacted reasoning has no text
-        return block.prefix + _json.dumpb(event.text) + block.suffix
+        text = _json.dumpb(event.text)
+        if block.again:
+            return block.prefix + text + block.again + text + block.suffix
+        return block.prefix + text + block.suffix
 
     def _block_stop(self, event: BlockStop) -> bytes:
         block = self._blocks.pop(event.index, None)

@@ -121,8 +121,11 @@ def _tool_call(part: ToolCallPart) -> dict[str, Any]:
     return {"id": part.id, "type": "function", "function": {"name": part.name, "arguments": arguments}}
 
 
-def assistant_message(content: list[Part], *, always_details: bool) -> dict[str, Any]:
-    """The chat form of an assistant turn (shared with the JSON response renderer)."""
+def assistant_message(
+    content: list[Part], *, always_details: bool, fields: tuple[str, ...] = ("reasoning_content", "reasoning")
+) -> dict[str, Any]:
+    """The chat form of an assistant turn (shared with the JSON response renderer); reasoning text
+    goes in each of ``fields`` (see :attr:`~asgi_translate._hub.context.Context.reasoning_fields`)."""
     reasoning = [part for part in content if isinstance(part, ReasoningPart)]
     text = "".join(part.text for part in content if isinstance(part, TextPart))
     refusal = "".join(part.text for part in content if isinstance(part, RefusalPart))
@@ -130,7 +133,9 @@ def assistant_message(content: list[Part], *, always_details: bool) -> dict[str,
     # null content is only valid beside tool calls or a refusal; otherwise send "".
     message: dict[str, Any] = {"role": "assistant", "content": text or (None if calls or refusal else "")}
     if reasoning:
-        message["reasoning_content"] = reasoning_text(reasoning)
+        text_of_reasoning = reasoning_text(reasoning)
+        for name in fields:
+            message[name] = text_of_reasoning
         if always_details or any(part.signature or part.redacted for part in reasoning):
             message["reasoning_details"] = details_from_reasoning(reasoning)
     if refusal or always_details:
@@ -169,7 +174,7 @@ def _response_format(spec: ResponseFormat) -> dict[str, Any] | None:
     return {"type": "json_schema", "json_schema": schema}
 
 
-def _messages(req: Request) -> list[dict[str, Any]]:
+def _messages(req: Request, fields: tuple[str, ...]) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = [{"role": "system", "content": text} for text in req.system]
     for message in req.messages:
         if message.role == "user":
@@ -179,7 +184,7 @@ def _messages(req: Request) -> list[dict[str, Any]]:
                 {"role": "system", "content": part.text} for part in message.content if isinstance(part, TextPart)
             ]
         else:
-            messages.append(assistant_message(message.content, always_details=False))
+            messages.append(assistant_message(message.content, always_details=False, fields=fields))
     return messages
 
 
@@ -215,7 +220,7 @@ def render_request(req: Request, ctx: Context) -> dict[str, Any]:
     """Canonical request -> chat request JSON. Streams always ask for usage
     (``stream_options.include_usage``): Messages and Responses clients need it, and the chat
     encoder decides whether a chat client sees it."""
-    messages = _messages(req)
+    messages = _messages(req, ctx.reasoning_fields)
     if not messages:  # a Responses client's empty input without instructions: a chat server needs one
         raise RequestTranslationError("The request has no message to send to the chat upstream", param="input")
     body: dict[str, Any] = {"model": req.model, "messages": messages}

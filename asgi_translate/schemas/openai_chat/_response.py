@@ -61,7 +61,7 @@ def render_response(resp: Response, ctx: Context) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": assistant_message(resp.content, always_details=True),
+                "message": assistant_message(resp.content, always_details=True, fields=ctx.reasoning_fields),
                 "logprobs": None,
                 "finish_reason": finish_reason(resp.stop_reason),
             }
