@@ -660,3 +660,21 @@ def test_8_either_field_is_read_from_a_chat_upstream(field: str) -> None:
 def test_8_an_unknown_field_choice_is_refused_at_construction() -> None:
     with pytest.raises(ValueError, match="chat_reasoning_field"):
         middleware(Upstream(), "chat", chat_reasoning_field="thoughts")
+
+
+def test_a_function_tool_without_a_schema_type_reaches_messages_as_an_object_schema() -> None:
+    """Found by the spec check (issue 14's schema fuzzing): Anthropic's input_schema needs ``type``."""
+    upstream = Upstream(body=MESSAGE)
+    tools = [
+        {"type": "function", "name": "ping", "parameters": {"properties": {}}},
+        {"type": "function", "name": "pong"},
+    ]
+    post(
+        middleware(upstream, "messages"),
+        PATHS["responses"],
+        client_body("responses", stream=False, tools=False) | {"tools": tools},
+    )
+    assert [t["input_schema"] for t in upstream.seen[0]["tools"]] == [
+        {"type": "object", "properties": {}},
+        {"type": "object", "properties": {}},
+    ]

@@ -308,7 +308,9 @@ def _render_tool(tool: Tool, losses: list[str]) -> dict[str, Any]:
         if tool.format is not None:
             note(losses, "custom tool format (grammar) dropped")
     else:
-        out["input_schema"] = tool.parameters
+        # Anthropic requires an object schema that says so; OpenAI clients may leave ``type`` out.
+        schema = tool.parameters if isinstance(tool.parameters, dict) else {}
+        out["input_schema"] = schema if "type" in schema else {"type": "object", **schema}
     if tool.strict is not None:
         out["strict"] = tool.strict
     return out
