@@ -216,9 +216,10 @@ def echoed_tools(tools: Any) -> list[Any]:
         return []
     return [
         {**tool, "parameters": tool.get("parameters"), "strict": bool(tool.get("strict"))}
-        if isinstance(tool, dict) and tool.get("type") == "function"
+        if tool.get("type") == "function"
         else tool
         for tool in tools
+        if isinstance(tool, dict) and isinstance(tool.get("type"), str)  # the parser dropped the others
     ]
 
 
