@@ -103,6 +103,7 @@ _PORTABLE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _UNPORTABLE = re.compile(r"[^A-Za-z0-9_-]")
 
 ENCRYPTED_INCLUDE = "reasoning.encrypted_content"
+_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
 
 def _opt_number(body: dict[str, Any], key: str) -> float | None:
@@ -156,8 +157,12 @@ def _parse_sampling(body: dict[str, Any], req: Request) -> None:
         reasoning = _obj(reasoning, "reasoning")
         effort = reasoning.get("effort")
         summary = reasoning.get("summary", reasoning.get("generate_summary"))
-        effort = None if effort is None else _str(effort, "reasoning.effort")  # looked up in a table later
+        effort = None if effort is None else _str(effort, "reasoning.effort")
+        if effort is not None and effort not in _EFFORTS:  # the spec's ReasoningEffort (echoed back, too)
+            raise _fail(f"'reasoning.effort' must be one of {', '.join(_EFFORTS)}", "reasoning.effort")
         summary = None if summary is None else _str(summary, "reasoning.summary")
+        if summary is not None and summary not in ("auto", "concise", "detailed"):
+            raise _fail("'reasoning.summary' must be auto, concise or detailed", "reasoning.summary")
         if effort is not None or summary is not None:
             req.reasoning = Reasoning(effort=effort, summary=summary, enabled=effort != "none")
     req.stream = bool(body.get("stream", False))
