@@ -444,3 +444,13 @@ def test_a_max_tokens_under_sixteen_is_raised_toward_responses() -> None:
     assert "max_output_tokens raised to 16" in answer.headers["x-asgi-translate-losses"]
     _, chat = exchange("messages", "chat", claude_code_body(max_tokens=1))
     assert chat[0].body["max_tokens"] == 1  # chat has no minimum
+
+
+def test_strict_lets_claude_code_through_when_only_hints_are_lost() -> None:
+    """The billing block, cache_control, the hashed user id and the operator's cap cannot change the
+    answer: ``strict`` reports them and sends the request on."""
+    answer, sent = exchange("messages", "chat", claude_code_body(), strict=True, max_tokens_cap=8192)
+    assert answer.status_code == 200, answer.text
+    assert sent[0].body["max_tokens"] == 8192
+    folded, _ = exchange("chat", "messages", CHAT_LATER_SYSTEM, strict=True)
+    assert folded.status_code == 400  # a moved system message is a real loss

@@ -99,7 +99,7 @@ KNOWN: tuple[Loss, ...] = (
          r"user_profile_id|cache_control) dropped"),
     Loss("messages", "system block x-anthropic-billing-header: ...", "dropped",
          "Claude Code's billing line, which Anthropic strips; its suffix changes with the prompt and would defeat "
-         "the upstream's prefix cache", r"system x-anthropic-billing-header block dropped"),
+         "the upstream's prefix cache", r"system x-anthropic-billing-header block dropped", hint=True),
     Loss("messages", "output_config.task_budget", "dropped", "the model cannot be told a task budget elsewhere",
          r"output_config\.\w+ dropped"),
     Loss("messages", "any other field", "dropped", "unknown to this version", r"unknown field \S+ dropped"),
@@ -152,12 +152,13 @@ KNOWN: tuple[Loss, ...] = (
            "mid-conversation-system-2026-04-07 beta (anthropic-beta header)",
            r"mid-conversation system message folded into system", _ANTHROPIC) for client in _OPENAI),
     *(Loss(client, "user id (metadata.user_id, user, safety_identifier) over the upstream's limit", "coerced",
-           "hashed to its SHA-256 in hex: OpenAI takes 64 characters, Anthropic 512", r"user id hashed")
+           "hashed to its SHA-256 in hex: OpenAI takes 64 characters, Anthropic 512", r"user id hashed", hint=True)
       for client in SCHEMAS),
     *(Loss(client, "more than 4 stop sequences", "dropped", "OpenAI's spec takes up to 4: the first 4 are sent",
            r"stop sequences beyond \S+ dropped", _CHAT) for client in ("messages",)),
-    *(Loss(client, "max_tokens over max_tokens_cap", "coerced", "lowered to the cap set for the model",
-           r"max_tokens \d+ coerced to \d+") for client in SCHEMAS),
+    *(Loss(client, "max_tokens over max_tokens_cap", "coerced",
+           "lowered to the cap the operator set for the model (so strict lets it through)",
+           r"max_tokens \d+ coerced to \d+", hint=True) for client in SCHEMAS),
     *(Loss(client, "response_format json_object", "dropped", "Anthropic has JSON schemas only",
            r"response_format json_object dropped", _ANTHROPIC) for client in _OPENAI),
 )
