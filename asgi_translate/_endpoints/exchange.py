@@ -22,7 +22,7 @@ from .._hub import overflow
 from .._hub.canonical import StreamError, fill_call_ids
 from .._hub.context import Context
 from .._hub.errors import STATUS_BY_TYPE, ErrorInfo, RequestTranslationError, TranslateError, type_for_status
-from .._hub.pipeline import StreamTranslator, logger, response_events
+from .._hub.pipeline import Pieces, StreamTranslator, logger, response_events
 from .._hub.routes import Route
 from ..schemas import Codec, get_codec
 from . import hooks as _hooks
@@ -328,7 +328,9 @@ class _Responder:
         assert translator is not None
         out = translator.feed(chunk) if chunk else b""
         if more_body and not translator.done:  # nearly every frame: what _send_body does, inline
-            if out:
+            if type(out) is not bytes:  # a long output's frames, made as they are sent
+                await self._send_body(out, more_body=True)
+            elif out:
                 log = self.log
                 log.bytes_out += len(out)
                 log.frames_out += out.count(b"\n\n")
@@ -459,9 +461,17 @@ class _Responder:
         self.started = True
         await self.send({"type": "http.response.start", "status": status, "headers": kept})
 
-    async def _send_body(self, body: bytes, *, more_body: bool) -> None:
+    async def _send_body(self, body: bytes | Pieces, *, more_body: bool) -> None:
         self.finished = not more_body
-        self.log.sent(body, stream=self.mode == "stream")
+        stream = self.mode == "stream"
+        if isinstance(body, Pieces):  # each piece made, sent and dropped in turn
+            for piece in body:
+                self.log.sent(piece, stream=stream)
+                await self.send({"type": "http.response.body", "body": piece, "more_body": True})
+            if more_body:
+                return
+            body = b""
+        self.log.sent(body, stream=stream)
         await self.send({"type": "http.response.body", "body": body, "more_body": more_body})
 
 

@@ -10,6 +10,7 @@ directly.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from .canonical import (
@@ -28,9 +29,106 @@ from .canonical import (
     ToolCallPart,
     UsageUpdate,
 )
+from .json import dumpb
 from .sse import ServerSentEvent, SSEDecoder
 
 logger = logging.getLogger("asgi_translate")
+
+
+#: A string longer than this in a frame is written on its own (see :class:`Pieces`).
+LARGE_TEXT = 1024 * 1024
+
+
+class Pieces:
+    """Client bytes made as they are sent, for the few frames that carry a whole long output (a
+    Responses client's ``output_text.done``, ``output_item.done`` and ``response.completed`` each
+    repeat all of it): built and held at once they cost many copies of it, sent piece by piece
+    about one. Joins with bytes by ``+`` either way; iterating yields the bytes in order, each
+    long string dumped only when its turn comes. Encoders return one only past
+    :data:`LARGE_TEXT`, so every other frame stays plain bytes."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[bytes | Pieces | Iterable[bytes]]) -> None:
+        self.items = items
+
+    def __add__(self, other: bytes | Pieces) -> Pieces:
+        return Pieces([self, other])
+
+    def __radd__(self, other: bytes) -> Pieces:
+        return Pieces([other, self])
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[bytes]:
+        items, self.items = self.items, []  # once: each long piece is dropped as soon as it is sent
+        for item in items:
+            if isinstance(item, bytes):
+                if item:
+                    yield item
+            else:
+                yield from item
+
+
+def join(parts: list[bytes | Pieces]) -> bytes | Pieces:
+    """``b"".join(parts)``, or :class:`Pieces` when one of them is."""
+    try:
+        return b"".join(parts)  # type: ignore[arg-type]
+    except TypeError:
+        return Pieces(list(parts))
+
+
+def lazy_frame(event_type: str, payload: dict[str, object]) -> Pieces:
+    """One SSE frame whose JSON is written piece by piece, each long string when its turn comes.
+    Everything else is dumped now, so the frame shows the payload as it is at this call."""
+    segments: list[bytes | str] = [b"event: " + event_type.encode() + b"\ndata: "]
+    _segments(payload, segments)
+    segments.append(b"\n\n")
+    return Pieces([_pieces(segments)])
+
+
+def _segments(value: object, out: list[bytes | str]) -> None:
+    """``value`` as JSON bytes, except each long string, kept as the string itself (no copy)."""
+    if isinstance(value, dict):
+        out.append(b"{")
+        for index, (key, inner) in enumerate(value.items()):
+            out.append((b"," if index else b"") + dumpb(key) + b":")
+            _segments(inner, out)
+        out.append(b"}")
+    elif isinstance(value, list):
+        out.append(b"[")
+        for index, inner in enumerate(value):
+            if index:
+                out.append(b",")
+            _segments(inner, out)
+        out.append(b"]")
+    elif isinstance(value, str) and len(value) > LARGE_TEXT:
+        out.append(value)
+    else:
+        out.append(dumpb(value))
+
+
+def _pieces(segments: list[bytes | str]) -> Iterator[bytes]:
+    buffer = bytearray()
+    for segment in segments:
+        if isinstance(segment, bytes):
+            buffer += segment
+            continue
+        if buffer:
+            yield bytes(buffer)
+            buffer = bytearray()
+        # A slice at a time: each is a few MB at most, where one dump of the whole string would
+        # reserve its worst case (every character escaped) at once.
+        yield b'"'
+        for start in range(0, len(segment), _SLICE):
+            yield dumpb(segment[start : start + _SLICE])[1:-1]
+        yield b'"'
+    if buffer:
+        yield bytes(buffer)
+
+
+_SLICE = 256 * 1024
 
 
 class StreamDecoder(Protocol):
@@ -48,7 +146,10 @@ class StreamEncoder(Protocol):
     """Canonical events in, client SSE bytes out; one instance per request. After a ``Finish``
     or ``StreamError`` it has written its terminator and ignores anything further."""
 
-    def encode(self, event: StreamEvent) -> bytes: ...
+    def encode(self, event: StreamEvent) -> bytes | Pieces:
+        """The client bytes for one event: plain bytes, or :class:`Pieces` for a frame that
+        carries a long output whole."""
+        ...
 
 
 class StreamTranslator:
@@ -67,11 +168,11 @@ class StreamTranslator:
         #: The failure the client's stream ended with (upstream error, cut stream, our bug), if any.
         self.error: StreamError | None = None
 
-    def feed(self, chunk: bytes) -> bytes:
+    def feed(self, chunk: bytes) -> bytes | Pieces:
         """One loop per chunk: each canonical event is encoded as soon as it is decoded."""
         if self.done:
             return b""
-        parts: list[bytes] = []
+        parts: list[bytes | Pieces] = []
         try:
             events = self._sse.decode(chunk)
             self.frames_in += len(events)
@@ -85,14 +186,17 @@ class StreamTranslator:
                     if kind is Finish or kind is StreamError:
                         self.done = True
                         self.error = canonical if type(canonical) is StreamError else None
-                        return b"".join(parts)
+                        return join(parts)
         except Exception:  # a bug of ours must not leave the client hanging
             logger.exception("asgi_translate: failed to translate a stream frame")
             # What the encoder already wrote goes out first, so the failure follows what it closes.
             parts.append(self.fail(StreamError("api_error", "asgi_translate could not translate the upstream stream")))
-        return b"".join(parts)
+        try:  # inline: this is once per chunk
+            return b"".join(parts)  # type: ignore[arg-type]
+        except TypeError:  # one of them is Pieces
+            return Pieces(list(parts))
 
-    def finish(self) -> bytes:
+    def finish(self) -> bytes | Pieces:
         """The upstream body ended: flush every stage and make sure a terminator was written."""
         if self.done:
             return b""
@@ -107,7 +211,7 @@ class StreamTranslator:
             out += self.fail(StreamError("api_error", "upstream stream ended without a terminator", 502))
         return out
 
-    def fail(self, error: StreamError) -> bytes:
+    def fail(self, error: StreamError) -> bytes | Pieces:
         """End the client's stream with its failure form (exception, cut connection, timeout)."""
         if self.done:
             return b""
@@ -119,7 +223,7 @@ class StreamTranslator:
             logger.exception("asgi_translate: failed to encode a stream error")
             return b""
 
-    def replay(self, events: list[StreamEvent]) -> bytes:
+    def replay(self, events: list[StreamEvent]) -> bytes | Pieces:
         """Encode canonical events made elsewhere (a whole answer, see :func:`response_events`),
         ending in the failure form when they do not reach a terminator."""
         try:
@@ -129,16 +233,16 @@ class StreamTranslator:
             return self.fail(StreamError("api_error", "asgi_translate could not translate the upstream response"))
         return out if self.done else out + self.fail(StreamError("api_error", "the answer has no end", 502))
 
-    def _encode_all(self, events: list[StreamEvent]) -> bytes:
+    def _encode_all(self, events: list[StreamEvent]) -> bytes | Pieces:
         encode = self._encoder.encode
-        parts: list[bytes] = []
+        parts: list[bytes | Pieces] = []
         for event in events:
             parts.append(encode(event))
             if type(event) is Finish or type(event) is StreamError:
                 self.done = True
                 self.error = event if type(event) is StreamError else None
                 break
-        return b"".join(parts)
+        return join(parts)
 
 
 def response_events(response: Response) -> list[StreamEvent]:

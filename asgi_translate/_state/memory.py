@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .._hub import json as _json
-
 
 @dataclass(slots=True)
 class StoredResponse:
@@ -82,7 +80,7 @@ DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 
 class MemoryStore:
     """The embedded default, one process only. Bounded three ways: once ``max_entries`` or
-    ``max_bytes`` (each entry measured as its JSON) is reached the least recently stored entries
+    ``max_bytes`` (each entry measured as about its JSON length) is reached the least recently stored entries
     go first, and entries older than ``ttl`` seconds are gone, freed by the next call of any kind
     (they are kept in expiry order, so each call frees only what has expired). Storing a response
     renews the entries of its chain, so a conversation lives as long as its newest turn."""
@@ -125,7 +123,7 @@ class MemoryStore:
     async def put(self, response_id: str, entry: StoredResponse) -> None:
         self._expire()
         self._drop(response_id)
-        size = len(_json.dumpb(entry.to_json()))
+        size = json_size(entry.to_json())
         if size > self.max_bytes:
             return  # larger than the whole budget: keeping it would evict everything else
         expires = self._clock() + self.ttl
@@ -172,6 +170,18 @@ class MemoryStore:
             if self._items.get(item_id) == response_id:
                 del self._items[item_id]
         return True
+
+
+def json_size(value: Any) -> int:
+    """About the length of ``value`` as JSON (strings counted as their characters, unescaped),
+    without writing it: a 100 MB answer is measured, not copied."""
+    if isinstance(value, str):
+        return len(value) + 2
+    if isinstance(value, dict):
+        return 2 + sum(len(key) + 4 + json_size(inner) for key, inner in value.items())
+    if isinstance(value, list):
+        return 2 + sum(1 + json_size(inner) for inner in value)
+    return 5 if value is None or isinstance(value, bool) else len(str(value))
 
 
 def output_ids(entry: StoredResponse) -> list[str]:

@@ -36,6 +36,7 @@ from ..._hub.canonical import (
 from ..._hub.context import Context
 from ..._hub.errors import OPENAI_TYPE_BY_TYPE
 from ..._hub.json import dumpb, dumps
+from ..._hub.pipeline import LARGE_TEXT, Pieces, join, lazy_frame
 from ._fields import keep_id, merge_usage, status_for
 from ._response import (
     client_tool,
@@ -50,6 +51,8 @@ from ._response import (
     tool_search_call_item,
     unwrap_custom_input,
 )
+
+Out = bytes | Pieces
 
 
 class _Block:
@@ -75,7 +78,7 @@ class ResponsesStreamEncoder:
     the client saw (the state layer stores it for ``previous_response_id``)."""
 
     __slots__ = ("_ctx", "_seq", "_id", "_created", "_output", "_blocks", "_message", "_message_index", "_usage",
-                 "_done", "final_response")  # fmt: skip
+                 "_done", "_long", "final_response")  # fmt: skip
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -88,9 +91,12 @@ class ResponsesStreamEncoder:
         self._message_index = 0
         self._usage: Usage | None = None
         self._done = False
+        #: A block's text outgrew LARGE_TEXT: from then on frames are Pieces, each long string
+        #: dumped when sent (done events and the final response each repeat the whole output).
+        self._long = False
         self.final_response: dict[str, Any] | None = None
 
-    def encode(self, event: StreamEvent) -> bytes:
+    def encode(self, event: StreamEvent) -> Out:
         if self._done:
             return b""
         kind = type(event)
@@ -118,11 +124,13 @@ class ResponsesStreamEncoder:
         self._seq += 1
         return number
 
-    def _emit(self, payload: dict[str, Any]) -> bytes:
+    def _emit(self, payload: dict[str, Any]) -> Out:
         """One event frame, built as bytes: dumped JSON never holds a raw line break, so the frame
         needs no newline scan and no text-to-bytes round trip."""
         payload["sequence_number"] = self._next_sequence_number()
         event_type: str = payload["type"]
+        if self._long:
+            return lazy_frame(event_type, payload)
         return b"event: " + event_type.encode() + b"\ndata: " + dumpb(payload) + b"\n\n"
 
     def _delta_prefix(self, event_type: str, fields: dict[str, Any]) -> bytes:
@@ -133,14 +141,14 @@ class ResponsesStreamEncoder:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def _start(self, upstream_id: str) -> bytes:
+    def _start(self, upstream_id: str) -> Out:
         if self._id:
             return b""
         self._id = upstream_id if upstream_id.startswith("resp_") else self._ctx.new_id("resp_")
         self._created = self._ctx.now()
         # Both events carry the same snapshot: built and dumped once, before the first byte.
         response = dumpb(self._snapshot("in_progress"))
-        out = b""
+        out: Out = b""
         for event_type in (b"response.created", b"response.in_progress"):
             out += b'event: %b\ndata: {"type":"%b","response":%b,"sequence_number":%d}\n\n' % (
                 event_type,
@@ -150,13 +158,13 @@ class ResponsesStreamEncoder:
             )
         return out
 
-    def _ensure_started(self) -> bytes:
+    def _ensure_started(self) -> Out:
         return b"" if self._id else self._start("")
 
     def _snapshot(self, status: str, **extra: Any) -> dict[str, Any]:
         return response_object(self._ctx, self._id, self._created, status, list(self._output), self._usage, **extra)
 
-    def _finish(self, event: Finish) -> bytes:
+    def _finish(self, event: Finish) -> Out:
         out = self._close_everything()
         status, incomplete = status_for(event.reason)
         response = self._snapshot(status, incomplete_details=incomplete)
@@ -165,7 +173,7 @@ class ResponsesStreamEncoder:
         event_type = "response.completed" if status == "completed" else "response.incomplete"
         return out + self._emit({"type": event_type, "response": response})
 
-    def _fail(self, event: StreamError) -> bytes:
+    def _fail(self, event: StreamError) -> Out:
         """OpenAI's own failure form: an ``error`` event, then ``response.failed`` with the items
         so far (unfinished ones marked incomplete). The SDK then raises instead of returning."""
         for block in self._blocks.values():
@@ -183,20 +191,20 @@ class ResponsesStreamEncoder:
         self._done = True
         return out + self._emit({"type": "response.failed", "response": response})
 
-    def _close_everything(self) -> bytes:
+    def _close_everything(self) -> Out:
         """Defensive: a well-formed canonical stream stopped every block before Finish."""
-        out = b"".join(self._block_stop(BlockStop(index)) for index in sorted(self._blocks))
+        out = join([self._block_stop(BlockStop(index)) for index in sorted(self._blocks)])
         return out + self._close_message()
 
     # -- items --------------------------------------------------------------------------------
 
-    def _item_added(self, item: dict[str, Any], output_index: int) -> bytes:
+    def _item_added(self, item: dict[str, Any], output_index: int) -> Out:
         return self._emit({"type": "response.output_item.added", "output_index": output_index, "item": item})
 
-    def _item_done(self, item: dict[str, Any], output_index: int) -> bytes:
+    def _item_done(self, item: dict[str, Any], output_index: int) -> Out:
         return self._emit({"type": "response.output_item.done", "output_index": output_index, "item": item})
 
-    def _close_message(self) -> bytes:
+    def _close_message(self) -> Out:
         message = self._message
         if message is None:
             return b""
@@ -204,7 +212,7 @@ class ResponsesStreamEncoder:
         message["status"] = "completed"
         return self._item_done(message, self._message_index)
 
-    def _block_start(self, event: BlockStart) -> bytes:
+    def _block_start(self, event: BlockStart) -> Out:
         if event.kind in ("text", "refusal"):
             return self._open_part(event)
         out = self._close_message()
@@ -212,8 +220,8 @@ class ResponsesStreamEncoder:
             return out + self._open_tool_call(event)
         return out + self._open_reasoning(event)
 
-    def _open_part(self, event: BlockStart) -> bytes:
-        out = b""
+    def _open_part(self, event: BlockStart) -> Out:
+        out: Out = b""
         message = self._message
         if message is None:
             message = self._message = message_item(self._ctx.new_id("msg_"), "in_progress")
@@ -232,7 +240,7 @@ class ResponsesStreamEncoder:
         self._blocks[event.index] = block
         return out + self._emit({"type": "response.content_part.added", **fields, "part": dict(block.part)})
 
-    def _open_reasoning(self, event: BlockStart) -> bytes:
+    def _open_reasoning(self, event: BlockStart) -> Out:
         item = reasoning_item(keep_id(event.item_id, "rs_", self._ctx), [], None)
         output_index = len(self._output)
         self._output.append(item)
@@ -244,7 +252,7 @@ class ResponsesStreamEncoder:
         self._blocks[event.index] = block
         return self._item_added(item, output_index)
 
-    def _open_tool_call(self, event: BlockStart) -> bytes:
+    def _open_tool_call(self, event: BlockStart) -> Out:
         call_id = event.call_id or self._ctx.new_id("call_")
         name = event.name or ""
         output_index = len(self._output)
@@ -268,21 +276,21 @@ class ResponsesStreamEncoder:
 
     # -- deltas -------------------------------------------------------------------------------
 
-    def _delta(self, event: BlockDelta) -> bytes:
+    def _delta(self, event: BlockDelta) -> Out:
         block = self._blocks.get(event.index)
         if block is None or not event.text:
             return b""
         block.text += event.text.encode("utf-8", "surrogatepass")
         if block.mode == "unwrap" or block.mode == "search":
             return b""  # sent whole at the end, once the JSON wrapper can be removed (or parsed)
-        out = b""
+        out: Out = b""
         if block.kind == "reasoning" and block.part is None:
             out = self._open_summary(block)
         sequence = self._seq
         self._seq = sequence + 1
         return out + b'%b%b,"sequence_number":%d}\n\n' % (block.prefix, dumpb(event.text), sequence)
 
-    def _open_summary(self, block: _Block) -> bytes:
+    def _open_summary(self, block: _Block) -> Out:
         block.part = {"type": "summary_text", "text": ""}
         return self._emit(
             {
@@ -296,18 +304,21 @@ class ResponsesStreamEncoder:
 
     # -- stops --------------------------------------------------------------------------------
 
-    def _block_stop(self, event: BlockStop) -> bytes:
+    def _block_stop(self, event: BlockStop) -> Out:
         block = self._blocks.pop(event.index, None)
         if block is None:
             return b""
+        if len(block.text) > LARGE_TEXT:
+            self._long = True
         text = block.text.decode("utf-8", "surrogatepass")
+        block.text = bytearray()  # one copy of a long text is enough
         if block.kind in ("text", "refusal"):
             return self._stop_part(block, text)
         if block.kind == "tool_call":
             return self._stop_tool_call(block, text)
         return self._stop_reasoning(block, text, encrypted_content(event.signature, block.kind == "redacted_reasoning"))
 
-    def _stop_part(self, block: _Block, text: str) -> bytes:
+    def _stop_part(self, block: _Block, text: str) -> Out:
         assert block.part is not None
         fields = {"item_id": block.item["id"], "output_index": block.output_index, "content_index": block.content_index}
         if block.kind == "text":
@@ -318,9 +329,9 @@ class ResponsesStreamEncoder:
             out = self._emit({"type": "response.refusal.done", **fields, "refusal": text})
         return out + self._emit({"type": "response.content_part.done", **fields, "part": block.part})
 
-    def _stop_reasoning(self, block: _Block, text: str, encrypted: str | None) -> bytes:
+    def _stop_reasoning(self, block: _Block, text: str, encrypted: str | None) -> Out:
         item = block.item
-        out = b""
+        out: Out = b""
         if block.part is not None:
             fields = {"item_id": item["id"], "output_index": block.output_index, "summary_index": 0}
             block.part["text"] = text
@@ -331,10 +342,10 @@ class ResponsesStreamEncoder:
             item["encrypted_content"] = encrypted
         return out + self._item_done(item, block.output_index)
 
-    def _stop_tool_call(self, block: _Block, text: str) -> bytes:
+    def _stop_tool_call(self, block: _Block, text: str) -> Out:
         item = block.item
         fields = {"item_id": item["id"], "output_index": block.output_index}
-        out = b""
+        out: Out = b""
         if block.mode == "function":
             if not text:  # a call without arguments: "" is not JSON, and clients json.loads it
                 text = "{}"
