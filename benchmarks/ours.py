@@ -219,7 +219,75 @@ def exchange_state(upstream: str, client: str, head: int = 50, count: int = 200)
     return {"exchange_bytes": ours - base, "harness_bytes": base}
 
 
-def memory_rows(directions: list[tuple[str, str]], count: int) -> list[dict[str, Any]]:
+def _with_text(frame: bytes, upstream: str, text: str) -> bytes | None:
+    """``frame`` with its text delta replaced by ``text``; ``None`` when it carries no text delta."""
+    event, _, data = frame.rstrip(b"\n").rpartition(b"data: ")
+    try:
+        payload = tjson.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(payload, dict):
+        return None
+    if upstream == "chat":
+        delta = (payload.get("choices") or [{}])[0].get("delta") or {}
+        if not delta.get("content"):
+            return None
+        delta["content"] = text
+    elif upstream == "messages":
+        if payload.get("type") != "content_block_delta" or payload["delta"].get("type") != "text_delta":
+            return None
+        payload["delta"]["text"] = text
+    else:
+        if payload.get("type") != "response.output_text.delta":
+            return None
+        payload["delta"] = text
+    return event + b"data: " + tjson.dumpb(payload) + b"\n\n"
+
+
+def long_stream_peak(upstream: str, client: str, megabytes: int) -> dict[str, float]:
+    """Peak memory growth (tracemalloc) over one stream whose text is ``megabytes`` long, as a
+    multiple of that text: a Responses client's last events repeat all of it, so about 2 is the
+    floor there (the text, and the piece of it being written); the others hold no output."""
+    # Its other text deltas in ASCII too: one non-ASCII character would make Python hold the whole
+    # text at 2 or 4 bytes a character, which measures str, not the translator.
+    frames = [_with_text(frame, upstream, "ok") or frame for frame in workload.frames(upstream, 40)]
+    at = next(i for i, frame in enumerate(frames) if _with_text(frame, upstream, "x") is not None)
+    piece = "0123456789" * 100
+    big = _with_text(frames[at], upstream, piece)
+    assert big is not None
+    repeats = megabytes * 1024 * 1024 // len(piece)
+    head, tail = frames[: at + 1], frames[at + 1 :]
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        for frame in head:
+            await send({"type": "http.response.body", "body": frame, "more_body": True})
+        batch = big * 32
+        for _ in range(repeats // 32):
+            await send({"type": "http.response.body", "body": batch, "more_body": True})
+        for frame in tail:
+            await send({"type": "http.response.body", "body": frame, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    wrapped = TranslateMiddleware(app, upstream=upstream)  # type: ignore[arg-type]
+    body = tjson.dumpb({**workload.stream_request(client), "store": False})
+    path = DEFAULT_PATHS[client]  # type: ignore[index]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        sink = asyncio.run(exchange(wrapped, path, body))
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert sink.done and sink.status == 200
+    text = (repeats // 32) * 32 * len(piece)
+    return {"long_stream_mb": text / 1e6, "long_stream_peak_ratio": peak / text}
+
+
+def memory_rows(directions: list[tuple[str, str]], count: int, long_mb: int = 100) -> list[dict[str, Any]]:
     rows = []
     for upstream, client in directions:
         rows.append(
@@ -229,6 +297,7 @@ def memory_rows(directions: list[tuple[str, str]], count: int) -> list[dict[str,
                 "backend": backend(),
                 "translator_bytes": translator_state(upstream, client, count=count),
                 **exchange_state(upstream, client, count=count),
+                **long_stream_peak(upstream, client, long_mb),
             }
         )
     return rows

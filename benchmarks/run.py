@@ -80,7 +80,7 @@ def ours_rows(directions: list[tuple[str, str]], ns: list[int], quick: bool, ski
     rows = ours.stream_rows(directions, ns, lambda n: repeats_for(n, quick))
     rows += ours.request_rows(directions, 5 if quick else 50)
     if "memory" not in skip:
-        rows += ours.memory_rows(directions, 20 if quick else 200)
+        rows += ours.memory_rows(directions, 20 if quick else 200, 10 if quick else 100)
     return {"backend": ours.backend(), "rows": rows, "checks": checks}
 
 
@@ -316,11 +316,13 @@ def _simple_tables(rows: list[Row]) -> str:
         parts.append(
             "End to end through uvicorn (ms, medians unless min; + = translated minus bare)\n" + table(head, e2e)
         )
-    mem = [[r["direction"], r["backend"], r["translator_bytes"], r["exchange_bytes"]]
+    mem = [[r["direction"], r["backend"], r["translator_bytes"], r["exchange_bytes"], r.get("long_stream_mb"),
+            r.get("long_stream_peak_ratio")]
            for r in rows if r.get("group") == "memory"]  # fmt: skip
     if mem:
-        parts.append("State per open stream after 50 frames (bytes)\n" + table(
-            ["direction", "json", "translator", "whole exchange (minus passthrough)"], mem))  # fmt: skip
+        parts.append("State per open stream after 50 frames (bytes); peak growth over one long stream\n" + table(
+            ["direction", "json", "translator", "whole exchange (minus passthrough)", "long stream MB",
+             "peak / its text"], mem))  # fmt: skip
     conc = [[r["direction"], r["streams"], r["frames_per_stream"], r["frames_per_s"], r["us_per_frame"],
              r["rss_before_mib"], r["peak_rss_mib"], r.get("rss_after_mib")]
             for r in rows if r.get("group") == "concurrency"]  # fmt: skip
