@@ -71,6 +71,12 @@ class Pieces:
                 yield from item
 
 
+def as_bytes(out: bytes | Pieces) -> bytes:
+    """Encoder or translator output as one bytes object (tests and tools; the middleware sends
+    :class:`Pieces` piece by piece instead)."""
+    return out if isinstance(out, bytes) else b"".join(out)
+
+
 def join(parts: list[bytes | Pieces]) -> bytes | Pieces:
     """``b"".join(parts)``, or :class:`Pieces` when one of them is."""
     try:

@@ -9,7 +9,7 @@ from validators.chat import validate_chat_stream
 from validators.responses import validate_responses_stream
 
 from asgi_translate._hub.canonical import Message, Request, TextPart
-from asgi_translate._hub.pipeline import StreamTranslator
+from asgi_translate._hub.pipeline import StreamTranslator, as_bytes
 from asgi_translate._hub.routes import SchemaName
 from asgi_translate.schemas import get_codec
 
@@ -35,7 +35,7 @@ def test_frames_before_a_broken_one_in_the_same_chunk_go_out_before_the_failure(
     """The encoder has already seen the good frames, so the client must see them too: its
     failure form (a response.failed listing the started message) refers to them."""
     t = translator("responses")
-    out = t.feed(GOOD + BROKEN)
+    out = as_bytes(t.feed(GOOD + BROKEN))
     assert t.done and t.frames_in == 4
     assert t.feed(GOOD) == b"" and t.finish() == b""
     events = validate_responses_stream(out)
@@ -47,7 +47,7 @@ def test_frames_before_a_broken_one_in_the_same_chunk_go_out_before_the_failure(
 
 
 def test_a_chat_client_sees_the_text_then_the_error_chunk_and_done() -> None:
-    out = translator("chat").feed(GOOD + BROKEN)
+    out = as_bytes(translator("chat").feed(GOOD + BROKEN))
     summary = validate_chat_stream(out)
     assert summary.text == "Hi"
     frames = out.split(b"\n\n")
@@ -64,7 +64,7 @@ def test_nothing_is_decoded_after_the_terminator_in_the_same_chunk() -> None:
         b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
     )
     t = translator("chat")
-    out = t.feed(GOOD + stop + BROKEN)  # the broken frame after message_stop is never parsed
+    out = as_bytes(t.feed(GOOD + stop + BROKEN))  # the broken frame after message_stop is never parsed
     assert t.done
     assert out.endswith(b"data: [DONE]\n\n") and out.count(b"[DONE]") == 1
     assert validate_chat_stream(out).text == "Hi"

@@ -43,6 +43,7 @@ from asgi_translate._hub.canonical import (
     UsageUpdate,
 )
 from asgi_translate._hub.errors import ErrorInfo, RequestTranslationError, UnsupportedFeatureError
+from asgi_translate._hub.pipeline import as_bytes
 from asgi_translate.schemas import get_codec
 from asgi_translate.schemas.openai_responses import (
     CODEC,
@@ -659,7 +660,7 @@ def test_any_byte_split_decodes_the_same(data: st.DataObject) -> None:
 
 def encode(events: list[StreamEvent], body: dict[str, Any] | None = None) -> tuple[bytes, ResponsesStreamEncoder]:
     encoder = ResponsesStreamEncoder(ctx_for(body))
-    return b"".join(encoder.encode(event) for event in events), encoder
+    return b"".join(as_bytes(encoder.encode(event)) for event in events), encoder
 
 
 async def sdk_final(raw: bytes, **request: Any) -> Any:
@@ -808,7 +809,7 @@ def translate(raw: bytes, upstream: str, client: str) -> bytes:
 
     ctx = ctx_for(base(tools=[{"type": "function", "name": "f", "parameters": {}}]))
     translator = StreamTranslator(get_codec(upstream).decoder(ctx), get_codec(client).encoder(ctx))  # type: ignore[arg-type]
-    return translator.feed(raw) + translator.finish()
+    return as_bytes(translator.feed(raw) + translator.finish())
 
 
 OTHER_STREAMS = [(schema, path.name) for schema in ("chat", "messages") for path in corpus_files(schema, ".sse")]

@@ -31,6 +31,7 @@ from asgi_translate._hub.canonical import (
     ToolCallPart,
 )
 from asgi_translate._hub.losses import find, note_upstream_losses
+from asgi_translate._hub.pipeline import as_bytes
 from asgi_translate.schemas import get_codec
 from asgi_translate.schemas.openai_responses._encoder import ResponsesStreamEncoder
 from asgi_translate.schemas.openai_responses._parse_request import (
@@ -300,7 +301,7 @@ def test_a_tool_search_call_in_a_json_answer() -> None:
 
 def stream(request: Request, events: list[StreamEvent]) -> list[dict[str, Any]]:
     encoder = ResponsesStreamEncoder(make_context(request, client_body={}))
-    raw = b"".join(encoder.encode(event) for event in events).decode()
+    raw = b"".join(as_bytes(encoder.encode(event)) for event in events).decode()
     return [json.loads(line[6:]) for line in raw.splitlines() if line.startswith("data: ")]
 
 
