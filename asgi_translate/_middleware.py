@@ -76,6 +76,7 @@ class TranslateMiddleware:
         idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
         responses_per_key: bool = True,
         chat_reasoning_field: ChatReasoningField = "both",
+        continuous_usage_stats: bool = False,
     ) -> None:
         if upstream is None and not routes:
             raise ValueError("TranslateMiddleware needs upstream='chat'|'messages'|'responses' or routes=[Route(...)]")
@@ -120,6 +121,7 @@ class TranslateMiddleware:
             idle_timeout=idle_timeout,
             responses_per_key=responses_per_key,
             reasoning_fields=_reasoning_fields(chat_reasoning_field),
+            continuous_usage_stats=continuous_usage_stats,
         )
         self.endpoints = build_table(self.settings, upstream=upstream, app=self.app)
 

@@ -678,3 +678,46 @@ def test_a_function_tool_without_a_schema_type_reaches_messages_as_an_object_sch
         {"type": "object", "properties": {}},
         {"type": "object", "properties": {}},
     ]
+
+
+# -- 11. message_start input_tokens over a chat upstream ------------------------------------------------------
+
+
+def vllm_stream(prompt: int) -> list[bytes]:
+    """What vLLM sends with continuous_usage_stats: usage on every chunk, the prompt count from the first."""
+
+    def usage(completion: int) -> dict[str, int]:
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    return sse(
+        chat_chunk({"role": "assistant", "content": ""}, usage=usage(0)),
+        chat_chunk({"content": "Sun"}, usage=usage(1)),
+        chat_chunk({"content": "ny."}, usage=usage(2)),
+        chat_chunk({}, "stop", usage=usage(2)),
+    )
+
+
+def test_11_message_start_has_the_real_input_count_when_the_upstream_gives_it_early() -> None:
+    upstream = Upstream(frames=vllm_stream(42))
+    app = middleware(upstream, "chat", continuous_usage_stats=True)
+    got = post(app, PATHS["messages"], client_body("messages", stream=True, tools=False))
+    assert upstream.seen[0]["stream_options"] == {"include_usage": True, "continuous_usage_stats": True}
+    frames = events(got)
+    start = next(data for name, data in frames if name == "message_start")
+    assert start["message"]["usage"]["input_tokens"] == 42
+    delta = next(data for name, data in frames if name == "message_delta")
+    assert (delta["usage"]["input_tokens"], delta["usage"]["output_tokens"]) == (42, 2)
+
+
+def test_11_without_the_option_the_extension_is_not_sent_and_the_count_comes_at_the_end() -> None:
+    """OpenAI refuses stream_options it does not know: the vLLM extension is opt-in. Then a chat
+    upstream reports usage only after the last token, so message_start says 0 and message_delta has
+    the real input count (Anthropic's SDKs take the later one)."""
+    usage = {"prompt_tokens": 42, "completion_tokens": 2, "total_tokens": 44}
+    upstream = Upstream(frames=chat_stream({"content": "Sunny."}, "stop", usage))
+    got = post(middleware(upstream, "chat"), PATHS["messages"], client_body("messages", stream=True, tools=False))
+    assert upstream.seen[0]["stream_options"] == {"include_usage": True}
+    frames = events(got)
+    start = next(data for name, data in frames if name == "message_start")
+    delta = next(data for name, data in frames if name == "message_delta")
+    assert (start["message"]["usage"]["input_tokens"], delta["usage"]["input_tokens"]) == (0, 42)

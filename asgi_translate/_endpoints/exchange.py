@@ -235,6 +235,7 @@ class _Responder:
             default_max_tokens=default_max_tokens,
             betas=_betas(scope["headers"]),
             reasoning_fields=self.config.reasoning_fields,
+            continuous_usage_stats=self.config.continuous_usage_stats,
         )
         payload = self.upstream.render_request(request, self.context)
         _losses.note_upstream_losses(request, self.route.client, self.route.upstream, payload)

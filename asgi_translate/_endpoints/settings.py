@@ -51,6 +51,8 @@ class Settings:
     responses_per_key: bool = True
     #: The chat fields reasoning text goes out in (``chat_reasoning_field``).
     reasoning_fields: tuple[str, ...] = ("reasoning_content", "reasoning")
+    #: The chat upstream takes ``stream_options.continuous_usage_stats`` (vLLM).
+    continuous_usage_stats: bool = False
 
     def max_tokens_for(self, model: str) -> int:
         if isinstance(self.default_max_tokens, int):

@@ -48,6 +48,9 @@ class Context:
     #: history): ``reasoning_content`` (DeepSeek's, which LiteLLM and most SDK-based clients read),
     #: ``reasoning`` (vLLM's since 0.16, OpenRouter's, what ``@openai/agents`` reads), or both.
     reasoning_fields: tuple[str, ...] = ("reasoning_content", "reasoning")
+    #: The chat upstream takes vLLM's ``stream_options.continuous_usage_stats`` (usage on every
+    #: chunk, the prompt count on the first): a Messages client's ``message_start`` then has it.
+    continuous_usage_stats: bool = False
 
     def now(self) -> int:
         return int(self.clock())

@@ -23,6 +23,7 @@ from ..._hub.canonical import (
     MessageStart,
     StreamError,
     StreamEvent,
+    Usage,
     UsageUpdate,
 )
 from ..._hub.context import Context
@@ -104,7 +105,10 @@ class ChatStreamDecoder:
                         return fast
         out: list[StreamEvent] = []
         if not self._started:
-            out.append(self._start(chunk))
+            # The first chunk's usage (vLLM's continuous_usage_stats: the prompt count) goes in the
+            # start event, so a Messages client's message_start says how long the input was.
+            first = chunk.get("usage")
+            out.append(self._start(chunk, usage_from_chat(first) if isinstance(first, dict) else None))
         if choices:
             self._first_choice(choices, out)
         self._usage(chunk, out)
@@ -138,13 +142,14 @@ class ChatStreamDecoder:
 
     # -- chunk content ------------------------------------------------------------------------
 
-    def _start(self, chunk: dict[str, Any]) -> MessageStart:
+    def _start(self, chunk: dict[str, Any], usage: Usage | None) -> MessageStart:
         self._started = True
         chunk_id = chunk.get("id")
         model = chunk.get("model")
         return MessageStart(
             id=chunk_id if isinstance(chunk_id, str) and chunk_id else self._ctx.new_id("chatcmpl-"),
             model=model if isinstance(model, str) and model else self._ctx.request.model,
+            usage=usage,
         )
 
     def _choice(self, choice: dict[str, Any], out: list[StreamEvent]) -> None:

@@ -237,4 +237,6 @@ def render_request(req: Request, ctx: Context) -> dict[str, Any]:
     body["stream"] = req.stream
     if req.stream:
         body["stream_options"] = {"include_usage": True}
+        if ctx.continuous_usage_stats:  # vLLM's extension: only where the upstream is known to take it
+            body["stream_options"]["continuous_usage_stats"] = True
     return body
