@@ -6,7 +6,8 @@ without asking: the translated request the upstream receives against the upstrea
 (no parameter the schema lacks), and the answer the client receives (JSON, error, or every SSE
 event chosen by its ``type``) against the client's schema; token counts and model lists likewise.
 Requests the middleware passes through untranslated, and upstream answers it passes on unchanged,
-are the test's own and are not checked.
+are the test's own and are not checked; nor are answers over 4 MB (a 100 MB stream must not be
+buffered). A test marked ``spec_unchecked`` (one that measures memory) is left alone.
 
 A broken rule does not disturb the exchange: it is recorded, and :func:`pytest_runtest_call` (the
 ``pytest_runtest_call`` wrapper below, imported into ``tests/conftest.py``) fails the test that caused it, naming the
@@ -30,6 +31,8 @@ from .known import Known, known
 from .validate import DOCUMENT, MODEL, MODEL_LIST, TOKEN_COUNT, TOKEN_COUNT_REQUEST, Spec, spec
 
 MODELS_PATH = "/v1/models"
+#: The most of one answer kept for checking: the load tests' 100 MB streams must stay unbuffered.
+MAX_KEPT = 4 * 1024 * 1024
 
 
 @dataclass
@@ -49,9 +52,15 @@ class Probe:
     #: unchanged is the upstream's, not ours to check.
     upstream_status: int = 0
     upstream_body: bytearray = field(default_factory=bytearray)
+    #: Only side endpoints pass an upstream answer on unchanged; an exchange's is never kept.
+    may_pass_on: bool = False
+    #: More than :data:`MAX_KEPT` bytes: not kept, not checked (load tests stream 100 MB).
+    too_big: bool = False
 
 
 _PROBE: contextvars.ContextVar[Probe | None] = contextvars.ContextVar("spec_probe", default=None)
+#: False while a test marked ``spec_unchecked`` runs.
+_CHECKING = [True]
 _LOCK = threading.Lock()
 _VIOLATIONS: list[str] = []
 #: Violations of :mod:`spec.known` seen this run, counted per entry for the closing summary.
@@ -144,7 +153,7 @@ def probe_for(middleware: Any, scope: Scope) -> Probe | None:
         anthropic = any(name in (b"anthropic-version", b"x-api-key") for name, _ in scope["headers"])
         document = "anthropic" if anthropic else "openai"
         schema = MODEL_LIST[document] if path == MODELS_PATH else MODEL[document]
-        return Probe(f"{document} client, GET {path}", None, _json_or_error(document, schema))
+        return Probe(f"{document} client, GET {path}", None, _json_or_error(document, schema), may_pass_on=True)
     return None
 
 
@@ -183,11 +192,11 @@ class _UpstreamRecorder:
             if message["type"] == "http.response.start":
                 probe.upstream_status = message["status"]
                 probe.upstream_body.clear()
-            elif message["type"] == "http.response.body":
+            elif message["type"] == "http.response.body" and len(probe.upstream_body) < MAX_KEPT:
                 probe.upstream_body += message.get("body", b"")
             await send(message)
 
-        await self.app(scope, receive_recorded, send_recorded)
+        await self.app(scope, receive_recorded, send_recorded if probe.may_pass_on else send)
 
 
 def _betas(scope: Scope) -> set[str]:
@@ -226,7 +235,7 @@ def install() -> None:
         object.__setattr__(self.settings, "upstream_app", _UpstreamRecorder(self.settings.upstream_app))
 
     async def __call__(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
-        probe = probe_for(self, scope)
+        probe = probe_for(self, scope) if _CHECKING[0] else None
         if probe is None:
             await original_call(self, scope, receive, send)
             return
@@ -235,8 +244,10 @@ def install() -> None:
             await original_call(self, scope, receive, _recording_send(probe, send))
         finally:
             _PROBE.reset(token)
-        passed_on = (probe.status, probe.body) == (probe.upstream_status, probe.upstream_body)
-        if probe.status and not passed_on:  # the client got an answer of ours (not cancelled midway)
+        passed_on = probe.may_pass_on and (probe.status, probe.body) == (probe.upstream_status, probe.upstream_body)
+        if (
+            probe.status and not passed_on and not probe.too_big
+        ):  # the client got an answer of ours (not cancelled midway)
             record(probe.label, probe.check_answer(spec(), probe.status, probe.content_type, bytes(probe.body)))
 
     TranslateMiddleware.__init__ = __init__  # type: ignore[method-assign]
@@ -250,8 +261,11 @@ def _recording_send(probe: Probe, send: Send) -> Callable[[Message], Awaitable[N
             probe.status = message["status"]
             headers = dict((k.lower(), v) for k, v in message.get("headers", []))
             probe.content_type = headers.get(b"content-type", b"").decode("latin-1")
-        elif message["type"] == "http.response.body":
+        elif message["type"] == "http.response.body" and not probe.too_big:
             probe.body += message.get("body", b"")
+            if len(probe.body) > MAX_KEPT:
+                probe.too_big = True
+                probe.body.clear()
         await send(message)
 
     return recording_send
@@ -268,6 +282,7 @@ class SpecViolation(AssertionError):
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     take()  # a previous test's stray background exchange is not this test's
+    _CHECKING[0] = item.get_closest_marker("spec_unchecked") is None
 
 
 def assert_clean(nodeid: str) -> None:
