@@ -3,8 +3,10 @@
     UPSTREAM_URL=http://localhost:8000/v1 UPSTREAM_MODEL=Qwen/Qwen3-Coder python examples/codex_proxy.py
     codex   # with examples/codex_config.toml as ~/.codex/config.toml
 
-Codex sends its whole history each turn (``store: false``) with function tools, reasoning effort
-and ``include: ["reasoning.encrypted_content"]``; the chat server sees plain chat requests.
+Codex sends its whole history each turn (``store: false``) with function, freeform, ``namespace``
+and ``tool_search`` tools (some in an ``additional_tools`` input item), the hosted ``web_search``,
+reasoning effort and ``include: ["reasoning.encrypted_content"]``; the chat server sees plain chat
+requests with function tools (README: "Every Responses tool and input item type").
 The same as ``asgi-translate --upstream-url $UPSTREAM_URL --port 4001 --model-map "*=$UPSTREAM_MODEL"``.
 Without UPSTREAM_URL the built-in fake model answers.
 """
