@@ -8,6 +8,7 @@ Each case runs on whichever JSON backend the suite runs on; CI runs the suite on
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -140,3 +141,35 @@ async def test_unknown_field_names_padded_with_spaces_get_an_answer_over_h11() -
             for name in ("", " ", " padded "):
                 response = await http.post(url + PATHS["messages"], json={**request_for("messages"), name: 1})
                 assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("call_id", ["call 1", "\x0e¾𤮣", "call.1/x"])
+async def test_tool_call_ids_anthropic_refuses_are_renamed_the_same_on_both_sides(call_id: str) -> None:
+    seen: list[dict[str, Any]] = []
+    inner = answering("messages")
+
+    async def recording(scope: Any, receive: Any, send: Any) -> None:
+        message = await receive()
+        seen.append(json.loads(message["body"]))
+
+        async def again() -> Any:
+            return message
+
+        await inner(scope, again, send)
+
+    app = TranslateMiddleware(recording, upstream="messages")
+    call_ = {"id": call_id, "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    body = {
+        "model": "m",
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": None, "tool_calls": [call_]},
+            {"role": "tool", "tool_call_id": call_id, "content": "42"},
+        ],
+    }
+    got = await call(app, PATHS["chat"], body)
+    assert got.status == 200, got.body[:300]
+    blocks = [b for m in seen[0]["messages"] for b in m["content"] if isinstance(b, dict)]
+    use = next(b for b in blocks if b["type"] == "tool_use")
+    result = next(b for b in blocks if b["type"] == "tool_result")
+    assert re.fullmatch(r"[a-zA-Z0-9_-]+", use["id"]) and use["id"] == result["tool_use_id"]

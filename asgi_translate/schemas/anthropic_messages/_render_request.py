@@ -10,6 +10,7 @@ temperature within 0..1. Every adjustment that changes what the client asked for
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from ..._hub import json as _json
@@ -163,7 +164,19 @@ def _render_file(part: FilePart, where: str) -> dict[str, Any]:
 
 
 def _render_tool_call(part: ToolCallPart, index: int) -> dict[str, Any]:
-    return {"type": "tool_use", "id": part.id, "name": part.name, "input": tool_input(part, index)}
+    return {"type": "tool_use", "id": tool_use_id(part.id), "name": part.name, "input": tool_input(part, index)}
+
+
+_TOOL_ID = re.compile(r"[a-zA-Z0-9_-]+")
+
+
+def tool_use_id(value: str) -> str:
+    """A tool call id as Anthropic takes it (``^[a-zA-Z0-9_-]+$``): an OpenAI client's id is kept
+    when it fits (``call_...`` always does), any other becomes ``toolu_`` and a hash of it, the same
+    for the call and its result, so the pair still matches."""
+    if _TOOL_ID.fullmatch(value):
+        return value
+    return "toolu_" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
 def tool_input(part: ToolCallPart, index: int | None = None) -> dict[str, Any]:
@@ -192,7 +205,7 @@ def tool_input(part: ToolCallPart, index: int | None = None) -> dict[str, Any]:
 
 
 def _render_tool_result(part: ToolResultPart, index: int) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": part.call_id}
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_use_id(part.call_id)}
     if len(part.content) == 1 and isinstance(part.content[0], TextPart):
         block["content"] = part.content[0].text
     elif part.content:
