@@ -159,6 +159,11 @@ def test_reasoning_and_tool_loop_with_store(tmp_path: Path) -> None:
     # The next user turn: the earlier answer and its reasoning, replayed by reference.
     assert upstream.turn_requests[2].body["messages"] == [
         {"role": "user", "content": "What is the weather in Paris?"},
-        {"role": "assistant", "content": "It is sunny in Paris, 21 C.", "reasoning_content": "The tool said sunny."},
+        {
+            "role": "assistant",
+            "content": "It is sunny in Paris, 21 C.",
+            "reasoning_content": "The tool said sunny.",
+            "reasoning": "The tool said sunny.",  # chat_reasoning_field "both": each server reads one
+        },
         {"role": "user", "content": "And tomorrow?"},
     ]
