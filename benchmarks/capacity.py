@@ -61,6 +61,8 @@ sys.path[:0] = [str(HERE), str(ROOT)]
 import workload  # noqa: E402
 
 FRAMES = 54
+MIN_STREAMS = 50  # a window lasts until this many streams completed in it...
+SLOW_LIMIT = 60.0  # ...or this many seconds (and so does a slow target's warm-up)
 #: The key every request carries (LiteLLM's proxy checks it; the others forward or ignore it).
 BENCH_KEY = "sk-capacity-bench-0000"
 PEERS_PYTHON = HERE / ".venv" / "bin" / "python"
@@ -236,19 +238,22 @@ def passthrough_aiohttp(upstream: str) -> Any:
     return app
 
 
-def inprocess_app() -> Any:
-    """TranslateMiddleware around an app replaying the stream: the proxy minus the upstream hop."""
+def inprocess_app(per_write: int) -> Any:
+    """TranslateMiddleware around an app replaying the stream: the proxy minus the upstream hop.
+    The app sends ``per_write`` frames per body message, as the upstream writes them."""
     from harness import replay_app
 
     from asgi_translate import TranslateMiddleware
 
-    return TranslateMiddleware(replay_app(workload.frames("chat", FRAMES)), upstream="chat")
+    frames = workload.frames("chat", FRAMES)
+    grouped = [b"".join(frames[i : i + per_write]) for i in range(0, len(frames), per_write)]
+    return TranslateMiddleware(replay_app(grouped), upstream="chat")
 
 
 _SSE = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
 
 
-def serve(kind: str, port: int, upstream_port: int) -> None:
+def serve(kind: str, port: int, upstream_port: int, per_write: int) -> None:
     import uvicorn
 
     upstream = f"http://127.0.0.1:{upstream_port}"
@@ -256,7 +261,7 @@ def serve(kind: str, port: int, upstream_port: int) -> None:
         "floor-httpx": lambda: passthrough_httpx(upstream),
         "floor-aiohttp": lambda: passthrough_aiohttp(upstream),
         "floor-httpx-aiohttp": lambda: passthrough_httpx(upstream, "aiohttp"),
-        "inprocess": inprocess_app,
+        "inprocess": lambda: inprocess_app(per_write),
     }
     # The settings asgi-translate's CLI gives uvicorn, so that the floors differ from it only in the app.
     config = uvicorn.Config(
@@ -331,7 +336,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(5)
 
 
-def launch(name: str, upstream_port: int, cores: str, workers: int) -> Target:
+def launch(name: str, upstream_port: int, cores: str, workers: int, per_write: int) -> Target:
     port = free_port()
     python = sys.executable
     me = str(HERE / "capacity.py")
@@ -343,7 +348,7 @@ def launch(name: str, upstream_port: int, cores: str, workers: int) -> Target:
         proc = subprocess.Popen(["true"])  # replaced by the upstream's own process by the caller
         return Target(name, proc, upstream_port, CHAT_PATH, chat_body, b"[DONE]", "1")
     if name.startswith("floor-") or name == "inprocess":
-        proc = start([python, me, "serve", name, str(port), str(upstream_port)], cores, env)
+        proc = start([python, me, "serve", name, str(port), str(upstream_port), str(per_write)], cores, env)
         path, body, marker = (
             (CHAT_PATH, chat_body, b"[DONE]")
             if name.startswith("floor-")
@@ -534,11 +539,20 @@ async def drive(
         await loop.create_connection(lambda d=done: _ClientProtocol(load, d), "127.0.0.1", target.port)  # type: ignore[misc]
         if i % 100 == 99:
             await asyncio.sleep(0.01)
+    # A slow target (LiteLLM) is warm only once every connection has had a stream answered, and is
+    # measured over at least MIN_STREAMS of them: both waits are bounded by SLOW_LIMIT seconds.
+    start = time.perf_counter()
     await asyncio.sleep(warmup)
+    while len(load.completed) < concurrency and time.perf_counter() - start < SLOW_LIMIT:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
     up0, cpu0, t0 = tree_cpu_seconds(upstream_pid), tree_cpu_seconds(target.proc.pid), time.perf_counter()
-    first_sample = len(load.samples)
+    me0 = _own_cpu()
+    first_sample, done0 = len(load.samples), len(load.completed)
     await asyncio.sleep(window)
+    while len(load.completed) - done0 < MIN_STREAMS and time.perf_counter() - t0 < SLOW_LIMIT:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
     up1, cpu1, t1 = tree_cpu_seconds(upstream_pid), tree_cpu_seconds(target.proc.pid), time.perf_counter()
+    me1 = _own_cpu()
     window_samples = [s for s in load.samples[first_sample:] if s.start < t1]
     deadline = time.perf_counter() + grace
     while time.perf_counter() < deadline and any(not s.first for s in window_samples):  # noqa: ASYNC110
@@ -567,7 +581,13 @@ async def drive(
     row["cpu_us_per_stream"] = (cpu1 - cpu0) / completed * 1e6 if completed else None
     row["cpu_share"] = (cpu1 - cpu0) / elapsed
     row["upstream_cpu_share"] = (up1 - up0) / elapsed
+    row["load_cpu_share"] = (me1 - me0) / elapsed
     return row
+
+
+def _own_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -625,16 +645,18 @@ def render(result: dict[str, Any]) -> str:
         f"Proxy capacity ({result['date']}, {result['machine']}): 54-frame chat stream, Messages client "
         "(floors: chat client, no translation)",
         "",
-        "| target | cores | concurrency | streams/s | TTFB p50 / p99 ms | CPU µs / stream | failures |",
-        "|---|---|---|---|---|---|---|",
+        "| target | cores | concurrency | streams/s | TTFB p50 / p99 ms | CPU µs / stream | CPU used: target / harness "
+        "(cores) | failures |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         p50 = (">" if r["ttfb_p50_lower_bound"] else "") + f"{r['ttfb_p50_ms']:,.0f}"
         p99 = (">" if r["ttfb_p99_lower_bound"] else "") + f"{r['ttfb_p99_ms']:,.0f}"
         cpu = r.get("cpu_us_per_stream")
+        harness = r.get("upstream_cpu_share", 0.0) + r.get("load_cpu_share", 0.0)
         lines.append(
             f"| {r['target']} | {r['cores']} | {r['concurrency']:,} | {r['streams_per_s']:,.0f} | {p50} / {p99} | "
-            f"{'' if cpu is None else f'{cpu:,.0f}'} | {r['failures']} |"
+            f"{'' if cpu is None else f'{cpu:,.0f}'} | {r['cpu_share']:.2f} / {harness:.2f} | {r['failures']} |"
         )
     cost = result.get("inprocess_cost")
     if cost:
@@ -687,7 +709,7 @@ def main() -> int:
             cores = "0,1" if workers > 1 else "0"
             for level in levels:
                 log(f"{name} x{level} ...")
-                target = launch(name, upstream_port, cores, workers)
+                target = launch(name, upstream_port, cores, workers, opts.per_write)
                 if name == "upstream":
                     target.proc = upstream
                 try:
@@ -710,6 +732,6 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "upstream":
         serve_upstream(int(sys.argv[2]), int(sys.argv[3]))
     elif len(sys.argv) > 1 and sys.argv[1] == "serve":
-        serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
     else:
         sys.exit(main())
