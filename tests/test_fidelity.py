@@ -721,3 +721,29 @@ def test_11_without_the_option_the_extension_is_not_sent_and_the_count_comes_at_
     start = next(data for name, data in frames if name == "message_start")
     delta = next(data for name, data in frames if name == "message_delta")
     assert (start["message"]["usage"]["input_tokens"], delta["usage"]["input_tokens"]) == (0, 42)
+
+
+# -- found by the spec check: what the client's own API refuses is a 400 naming the field -------------------
+
+
+@pytest.mark.parametrize(
+    ("client", "extra", "param"),
+    [
+        ("chat", {"tools": [{"type": "function", "function": {"name": "a.b"}}]}, "tools[0].function.name"),
+        ("messages", {"tools": [{"name": "", "input_schema": WEATHER}]}, "tools[0].name"),
+        ("responses", {"input": [{"type": "function_call_output", "call_id": "", "output": "x"}]}, "input[0].call_id"),
+        ("responses", {"metadata": {"k": None}}, "metadata"),
+        ("chat", {"temperature": 2.5}, "temperature"),
+        ("messages", {"top_p": 1.5}, "top_p"),
+    ],
+)
+def test_values_the_clients_own_api_refuses_are_400s(client: SchemaName, extra: dict[str, Any], param: str) -> None:
+    upstream = Upstream(body=RESPONSE)
+    got = post(
+        middleware(upstream, "responses" if client != "responses" else "chat"),
+        PATHS[client],
+        client_body(client, stream=False, tools=False) | extra,
+    )
+    assert got.status_code == 400, got.text
+    assert param in got.text
+    assert upstream.seen == []

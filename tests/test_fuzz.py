@@ -71,7 +71,9 @@ def _objects(noisy: bool) -> Any:
 short_text = st.text(max_size=12)
 names = st.sampled_from(["get_weather", "f", "lookup", ""]) | short_text
 tokens = st.integers(-5, 200_000)
-floats = st.floats(-1, 3, allow_nan=False)
+# Sampling values: inside every schema's range (0-1) half the time, else anywhere from -1 to 3 (a 400
+# where the client's own API would refuse it), so that enough bodies are still forwarded.
+floats = st.floats(0, 1, allow_nan=False) | st.floats(-1, 3, allow_nan=False)
 schemas = st.just({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}) | json_values
 data_url = st.sampled_from(["data:image/png;base64,iVBORw0KGgo=", "https://example.com/a.png", "data:,x", ""])
 call_ids = st.sampled_from(["call_1", "toolu_1", "", "call_2"])

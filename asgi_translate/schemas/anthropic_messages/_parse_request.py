@@ -8,6 +8,7 @@ OpenAPI spec). Anything the canonical form cannot hold is either dropped with a 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -139,6 +140,16 @@ def _optional(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], para
     # bool is an int subclass: a true/false where a number belongs is a client bug.
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise RequestTranslationError(f"{param} must be {_type_name(kind)}, got {type(value).__name__}", param=param)
+    return value
+
+
+TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def _nonempty(value: str, param: str) -> str:
+    """Ids name a call: an empty one names none (Anthropic's pattern needs a character; so does every upstream)."""
+    if not value:
+        raise RequestTranslationError(f"{param} must not be empty", param=param)
     return value
 
 
@@ -338,7 +349,7 @@ def _parse_document(block: dict[str, Any], where: str, losses: list[str]) -> Par
 def _parse_tool_use(block: dict[str, Any], where: str, losses: list[str]) -> Part:
     call_input = _optional(block, "input", dict, f"{where}.input") or {}
     return ToolCallPart(
-        id=_required(block, "id", str, f"{where}.id"),
+        id=_nonempty(_required(block, "id", str, f"{where}.id"), f"{where}.id"),
         name=_required(block, "name", str, f"{where}.name"),
         arguments=_json.dumps(call_input),
     )
@@ -362,7 +373,7 @@ def _parse_tool_result(block: dict[str, Any], where: str, losses: list[str]) -> 
     elif content is not None:
         raise RequestTranslationError(f"{where}.content must be a string or an array", param=f"{where}.content")
     return ToolResultPart(
-        call_id=_required(block, "tool_use_id", str, f"{where}.tool_use_id"),
+        call_id=_nonempty(_required(block, "tool_use_id", str, f"{where}.tool_use_id"), f"{where}.tool_use_id"),
         content=parts,
         is_error=_optional(block, "is_error", bool, f"{where}.is_error") or False,
     )
@@ -429,8 +440,11 @@ def _parse_tool(raw: Any, where: str, losses: list[str]) -> Tool:
     for key in _DROPPED_TOOL_FIELDS:
         if key in raw:
             note(losses, f"tools[].{key} dropped")
+    name = _required(raw, "name", str, f"{where}.name")
+    if not TOOL_NAME.fullmatch(name):  # Anthropic's own rule (and every other upstream's)
+        raise RequestTranslationError(f"{where}.name must be 1-128 letters, digits, '_' or '-'", param=f"{where}.name")
     return Tool(
-        name=_required(raw, "name", str, f"{where}.name"),
+        name=name,
         description=_optional(raw, "description", str, f"{where}.description"),
         parameters=_required(raw, "input_schema", dict, f"{where}.input_schema"),
         strict=_optional(raw, "strict", bool, f"{where}.strict"),

@@ -7,6 +7,7 @@ https://platform.openai.com/docs/api-reference/chat/create
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..._hub import json as _json
@@ -35,6 +36,7 @@ from ._fields import reasoning_parts
 
 ToolContent = TextPart | ImagePart | FilePart
 
+_TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
 EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh", "max"})  # the spec's ReasoningEffort
 
 # Fields read by parse_request itself; everything else is either rejected below or dropped with
@@ -322,9 +324,14 @@ def _tools(raw: Any) -> list[Tool]:
         parameters = function.get("parameters")
         strict = function.get("strict")
         description = function.get("description")
+        name = _string(function.get("name"), f"{param}.function.name")
+        if not _TOOL_NAME.fullmatch(
+            name
+        ):  # OpenAI's rule (up to 64; Anthropic's 128 admitted): no upstream takes others
+            raise _fail(f"'{param}.function.name' must be letters, digits, '_' or '-'", f"{param}.function.name")
         tools.append(
             Tool(
-                name=_string(function.get("name"), f"{param}.function.name"),
+                name=name,
                 description=description if isinstance(description, str) and description else None,
                 parameters=parameters if isinstance(parameters, dict) else {"type": "object", "properties": {}},
                 strict=strict if isinstance(strict, bool) else None,

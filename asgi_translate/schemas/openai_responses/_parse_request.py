@@ -106,6 +106,14 @@ ENCRYPTED_INCLUDE = "reasoning.encrypted_content"
 _EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
 
+def _call_id(value: Any, param: str) -> str:
+    """A call id: an empty one names no call (the spec's minimum length is 1; every upstream refuses it)."""
+    text = _str(value, param)
+    if not text:
+        raise _fail(f"'{param}' must not be empty", param)
+    return text
+
+
 def _opt_number(body: dict[str, Any], key: str) -> float | None:
     value = body.get(key)
     if value is None:
@@ -181,6 +189,8 @@ def _parse_output_options(body: dict[str, Any], req: Request) -> None:
     metadata = body.get("metadata")
     if metadata is not None:
         req.metadata = dict(_obj(metadata, "metadata"))
+        if not all(isinstance(value, str) for value in req.metadata.values()):  # echoed back: strings only
+            raise _fail("'metadata' values must be strings", "metadata")
     user = body.get("user") or body.get("safety_identifier")
     if user is not None:
         req.user = _str(user, "user")
@@ -545,7 +555,7 @@ def _parse_function_call(item: dict[str, Any], param: str, req: Request, turns: 
     turns.add(
         "assistant",
         ToolCallPart(
-            id=_str(item.get("call_id"), f"{param}.call_id"),
+            id=_call_id(item.get("call_id"), f"{param}.call_id"),
             name=upstream_tool_name(_str(item.get("name"), f"{param}.name"), _namespace(item, param)),
             arguments=_str(arguments, f"{param}.{'input' if custom else 'arguments'}"),
             custom=custom,
@@ -568,7 +578,7 @@ def _parse_tool_search_call(item: dict[str, Any], param: str, req: Request, turn
     turns.add(
         "assistant",
         ToolCallPart(
-            id=_str(item.get("call_id"), f"{param}.call_id"),
+            id=_call_id(item.get("call_id"), f"{param}.call_id"),
             name="tool_search",
             arguments=arguments if isinstance(arguments, str) else _json.dumps(arguments or {}),
             item_id=item.get("id") if isinstance(item.get("id"), str) else None,
@@ -585,7 +595,7 @@ def _parse_tool_search_output(item: dict[str, Any], param: str, req: Request, tu
     before = len(req.tools)
     _add_item_tools(item, param, req)
     found = ", ".join(tool.name for tool in req.tools[before:]) or "none"
-    call_id = _str(item.get("call_id"), f"{param}.call_id")
+    call_id = _call_id(item.get("call_id"), f"{param}.call_id")
     turns.add("user", ToolResultPart(call_id=call_id, content=[TextPart(f"Tools found: {found}")]))
 
 
@@ -613,7 +623,7 @@ def _parse_function_output(item: dict[str, Any], param: str, req: Request, turns
     turns.add(
         "user",
         ToolResultPart(
-            call_id=_str(item.get("call_id"), f"{param}.call_id"),
+            call_id=_call_id(item.get("call_id"), f"{param}.call_id"),
             content=content,
             custom=item.get("type") == "custom_tool_call_output",
         ),
