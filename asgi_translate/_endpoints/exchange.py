@@ -24,6 +24,7 @@ from .._hub.context import Context
 from .._hub.errors import STATUS_BY_TYPE, ErrorInfo, RequestTranslationError, TranslateError, type_for_status
 from .._hub.pipeline import Pieces, StreamTranslator, logger, response_events
 from .._hub.routes import Route
+from .._hub.tool_names import NamesBack, fit_tool_names, name_response_back
 from ..schemas import Codec, get_codec
 from . import hooks as _hooks
 from . import responses_state as _responses_state
@@ -226,6 +227,7 @@ class _Responder:
         if cap is not None:
             default_max_tokens = min(default_max_tokens, cap)
         request = await _hooks.apply_on_request(self.config.on_request, request)
+        names_back = fit_tool_names(request, self.route.upstream)
         self.context = Context(
             request=request,
             client_model=client_model,
@@ -236,6 +238,7 @@ class _Responder:
             betas=_betas(scope["headers"]),
             reasoning_fields=self.config.reasoning_fields,
             continuous_usage_stats=self.config.continuous_usage_stats,
+            tool_names_back=names_back,
         )
         payload = self.upstream.render_request(request, self.context)
         _losses.note_upstream_losses(request, self.route.client, self.route.upstream, payload)
@@ -318,7 +321,10 @@ class _Responder:
         elif content_type.startswith(b"text/event-stream"):
             self.mode = "stream"
             self.encoder = self.client.encoder(self.context)
-            self.translator = StreamTranslator(self.upstream.decoder(self.context), self.encoder)
+            decoder = self.upstream.decoder(self.context)
+            if self.context.tool_names_back:
+                decoder = NamesBack(decoder, self.context.tool_names_back)
+            self.translator = StreamTranslator(decoder, self.encoder)
             await self._send_start(self.status, b"text/event-stream", None)
             self.headers = []  # sent; a stream never starts a response again
         else:
@@ -368,6 +374,8 @@ class _Responder:
                 return
             response = self.upstream.parse_response(data)
             response.model = self.context.client_model
+            if self.context.tool_names_back:
+                name_response_back(response, self.context.tool_names_back)
             fill_call_ids(response, self.context.new_id)
             if self.context.request.stream:  # the client asked for a stream: it gets one
                 await self._json_as_stream(response)

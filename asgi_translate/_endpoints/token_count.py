@@ -30,6 +30,7 @@ from .._hub.canonical import FilePart, ImagePart, Part, ReasoningPart, RefusalPa
 from .._hub.context import Context
 from .._hub.errors import ErrorInfo, RequestTranslationError, TranslateError
 from .._hub.routes import Route, SchemaName
+from .._hub.tool_names import fit_tool_names
 from ..schemas import get_codec
 from . import hooks as _hooks
 from . import responses_state as _responses_state
@@ -151,6 +152,7 @@ async def _parse(config: Settings, route: Route, scope: Scope, receive: Receive)
     request.stream = request.include_usage = False
     request.max_tokens = None
     request = await _hooks.apply_on_request(config.on_request, request)
+    fit_tool_names(request, route.upstream)  # as the exchange sends them, so the count is the same
     ctx = Context(
         request=request,
         client_model=client_model,

@@ -51,6 +51,8 @@ class Context:
     #: The chat upstream takes vLLM's ``stream_options.continuous_usage_stats`` (usage on every
     #: chunk, the prompt count on the first): a Messages client's ``message_start`` then has it.
     continuous_usage_stats: bool = False
+    #: Tool names sent up in a portable form, mapped back to the client's (see ``tool_names``).
+    tool_names_back: dict[str, str] = field(default_factory=dict)
 
     def now(self) -> int:
         return int(self.clock())

@@ -8,8 +8,6 @@ expands them before this module sees the body.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +31,7 @@ from ..._hub.canonical import (
     ToolResultPart,
 )
 from ..._hub.errors import UnsupportedFeatureError
+from ..._hub.tool_names import portable_name
 from .._openai_common import expect_object as _obj
 from .._openai_common import expect_range, split_data_url
 from .._openai_common import expect_string as _str
@@ -99,8 +98,6 @@ ITEM_TYPES: dict[str, tuple[str, str]] = {
 }  # fmt: skip
 
 #: Every upstream accepts these tool names (OpenAI: 64 characters of [a-zA-Z0-9_-]; Anthropic 128).
-_PORTABLE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_UNPORTABLE = re.compile(r"[^A-Za-z0-9_-]")
 
 ENCRYPTED_INCLUDE = "reasoning.encrypted_content"
 _EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
@@ -242,10 +239,7 @@ def upstream_tool_name(name: str, namespace: str | None = None) -> str:
     of the two, so a history's calls get the same names turn after turn; ``Request.client_tools``
     maps them back."""
     full = f"{namespace}__{name}" if namespace else name
-    if _PORTABLE_NAME.fullmatch(full):
-        return full
-    digest = hashlib.sha256(full.encode("utf-8", "surrogatepass")).hexdigest()[:10]
-    return f"{_UNPORTABLE.sub('_', full)[:53]}_{digest}"
+    return portable_name(full, 64)
 
 
 def _type_label(kind: Any) -> str:

@@ -1,0 +1,88 @@
+"""Tool names every upstream takes, and the way back to the client's own.
+
+Clients name tools more freely than upstreams accept: Claude Code's MCP tools (``mcp__server__
+tool``) run past OpenAI's 64 characters, and chat history may call a tool whose name has spaces
+or is empty, which Anthropic's ``^[a-zA-Z0-9_-]{1,128}$`` refuses. Before a request is rendered,
+every name the upstream would refuse (tool definitions, ``tool_choice``, calls in the history)
+becomes a portable one: cleaned, cut, and suffixed with a hash of the whole, so distinct names stay
+distinct and the same name maps the same way every turn (prefix caches still match). The map back
+turns the model's calls into the client's names again, in JSON answers and streams alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from .canonical import BlockStart, Request, Response, StreamEvent, ToolCallPart
+from .pipeline import StreamDecoder
+from .routes import SchemaName
+from .sse import ServerSentEvent
+
+#: The longest name each upstream takes (OpenAI's function names: 64; Anthropic's tools: 128).
+LIMITS: dict[SchemaName, int] = {"chat": 64, "responses": 64, "messages": 128}
+_PORTABLE = {limit: re.compile(rf"[A-Za-z0-9_-]{{1,{limit}}}") for limit in set(LIMITS.values())}
+_UNPORTABLE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def portable_name(name: str, limit: int) -> str:
+    """``name`` when it fits, else a cleaned, cut form with a hash of the whole (a pure function)."""
+    if _PORTABLE[limit].fullmatch(name):
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{_UNPORTABLE.sub('_', name)[: limit - 11]}_{digest}"
+
+
+def fit_tool_names(request: Request, upstream: SchemaName) -> dict[str, str]:
+    """Rename, in place, every tool name of ``request`` that ``upstream`` would refuse; the map
+    from the names sent up back to the client's (empty when nothing needed renaming)."""
+    limit = LIMITS[upstream]
+    pattern = _PORTABLE[limit]
+    back: dict[str, str] = {}
+
+    def fit(name: str) -> str:
+        if pattern.fullmatch(name):
+            return name
+        fitted = portable_name(name, limit)
+        back[fitted] = name
+        return fitted
+
+    for tool in request.tools:
+        tool.name = fit(tool.name)
+    if request.tool_choice is not None and request.tool_choice.name is not None:
+        request.tool_choice.name = fit(request.tool_choice.name)
+    for message in request.messages:
+        for part in message.content:
+            if isinstance(part, ToolCallPart):
+                part.name = fit(part.name)
+    return back
+
+
+def name_response_back(response: Response, back: dict[str, str]) -> None:
+    """The client's names on the tool calls of a whole answer."""
+    for part in response.content:
+        if isinstance(part, ToolCallPart) and part.name in back:
+            part.name = back[part.name]
+
+
+class NamesBack:
+    """A stream decoder whose tool-call blocks carry the client's names; used only for requests
+    that had a name renamed, so other streams pay nothing."""
+
+    __slots__ = ("_decoder", "_back")
+
+    def __init__(self, decoder: StreamDecoder, back: dict[str, str]) -> None:
+        self._decoder = decoder
+        self._back = back
+
+    def decode(self, event: ServerSentEvent) -> list[StreamEvent]:
+        return self._rename(self._decoder.decode(event))
+
+    def flush(self) -> list[StreamEvent]:
+        return self._rename(self._decoder.flush())
+
+    def _rename(self, events: list[StreamEvent]) -> list[StreamEvent]:
+        for event in events:
+            if type(event) is BlockStart and event.name is not None and event.name in self._back:
+                event.name = self._back[event.name]
+        return events
