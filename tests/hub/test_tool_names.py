@@ -69,20 +69,20 @@ CHAT_REQUEST = {
         },
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
     ],
-    "tools": [{"type": "function", "function": {"name": ODD, "parameters": {"type": "object"}}}],
-    "tool_choice": {"type": "function", "function": {"name": ODD}},
+    # A definition with such a name is refused (OpenAI's own rule); a call in the history is not.
+    "tools": [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}],
 }
 
 
-async def test_a_chat_client_tool_name_anthropic_refuses_is_mapped_up_and_back() -> None:
+async def test_a_history_tool_name_anthropic_refuses_is_mapped_up_and_back() -> None:
     seen: list[dict[str, Any]] = []
     fitted = portable_name(ODD, 128)
     app = make(_recording_json_app(seen, _messages_answer_calling(fitted)), upstream="messages")
     client = await post(app, "/v1/chat/completions", CHAT_REQUEST)
     sent = seen[0]
-    assert [tool["name"] for tool in sent["tools"]] == [fitted]
-    assert sent["tool_choice"]["name"] == fitted
-    assert sent["messages"][1]["content"][0]["name"] == fitted  # the history's call, the same name
+    # The call and the minimal definition Anthropic needs for it carry one portable name.
+    assert [tool["name"] for tool in sent["tools"]] == ["lookup", fitted]
+    assert sent["messages"][1]["content"][0]["name"] == fitted
     call = client.json()["choices"][0]["message"]["tool_calls"][0]
     assert call["function"]["name"] == ODD and call["id"] == "toolu_1"
 
@@ -122,9 +122,11 @@ async def test_a_long_mcp_tool_name_goes_to_chat_in_64_characters_and_streams_ba
         "stream": True,
         "messages": [{"role": "user", "content": "edit the file"}],
         "tools": [{"name": LONG, "input_schema": {"type": "object"}}],
+        "tool_choice": {"type": "tool", "name": LONG},
     }
     client = await post(make(app, upstream="chat"), "/v1/messages", body)
     assert [tool["function"]["name"] for tool in seen[0]["tools"]] == [short]
+    assert seen[0]["tool_choice"] == {"type": "function", "function": {"name": short}}
     starts = [
         json.loads(line[len("data: ") :])
         for line in client.body.decode().splitlines()
