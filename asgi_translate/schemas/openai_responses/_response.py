@@ -251,10 +251,10 @@ def response_object(
         "model": ctx.client_model,
         "output": output,
         "output_text": output_text(output),
-        "parallel_tool_calls": body.get("parallel_tool_calls", True),
+        "parallel_tool_calls": body.get("parallel_tool_calls") is not False,  # null: the default, true
         "previous_response_id": body.get("previous_response_id"),
         "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
-        "store": body.get("store", True),
+        "store": body.get("store") is not False,
         "temperature": body.get("temperature", 1.0),
         "text": {"format": text.get("format") or {"type": "text"}},
         "tool_choice": body.get("tool_choice", "auto"),
