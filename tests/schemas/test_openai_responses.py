@@ -884,3 +884,19 @@ def test_an_empty_input_array_is_accepted_as_the_api_does() -> None:
     """The spec sets no minimum for ``input`` (and makes it optional); the upstream decides."""
     req = parse_request(base(input=[], instructions="Say hi."))
     assert req.messages == [] and req.system == ["Say hi."]
+
+
+def test_response_tools_show_only_the_tools_the_model_was_offered() -> None:
+    from asgi_translate.schemas.openai_responses._response import echoed_tools
+
+    tools = [
+        {"type": "function", "name": "f", "parameters": {"type": "object"}},
+        {"type": "file_search"},  # hosted, dropped (and malformed: no vector_store_ids)
+        {"type": "web_search", "external_web_access": True},
+        {"type": "some_future_tool"},
+        {"type": "custom", "name": "apply_patch"},
+    ]
+    assert echoed_tools(tools) == [
+        {"type": "function", "name": "f", "parameters": {"type": "object"}, "strict": False},
+        {"type": "custom", "name": "apply_patch"},
+    ]

@@ -13,6 +13,7 @@ from ..._hub.canonical import ClientTool, Part, ReasoningPart, RefusalPart, Resp
 from ..._hub.context import Context
 from ..._hub.errors import UpstreamError
 from ._fields import REDACTED_PREFIX, keep_id, status_for, stop_reason_for, sub, usage_from_json, usage_to_json
+from ._parse_request import TOOL_TYPES
 
 # =============================================================================================
 # parse: upstream Response object -> canonical
@@ -210,7 +211,8 @@ def output_text(output: list[dict[str, Any]]) -> str:
 
 
 def echoed_tools(tools: Any) -> list[Any]:
-    """The client's tools as ``Response.tools`` shows them: a function tool says whether it is
+    """The client's tools as ``Response.tools`` shows them: the tools the model was offered (a
+    hosted or unknown tool the parser dropped is not one), a function tool saying whether it is
     ``strict`` (what the client asked, else ``false``, as sent upstream) and its ``parameters``."""
     if not isinstance(tools, list):
         return []
@@ -219,8 +221,12 @@ def echoed_tools(tools: Any) -> list[Any]:
         if tool.get("type") == "function"
         else tool
         for tool in tools
-        if isinstance(tool, dict) and isinstance(tool.get("type"), str)  # the parser dropped the others
+        if isinstance(tool, dict) and _offered(tool.get("type"))
     ]
+
+
+def _offered(kind: Any) -> bool:
+    return isinstance(kind, str) and kind in TOOL_TYPES and TOOL_TYPES[kind][0] == "mapped"
 
 
 def response_object(
