@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from spec import plugin as spec_plugin
 from spec.plugin import (  # noqa: F401 - the spec check, suite-wide
     pytest_runtest_call,
@@ -21,6 +23,12 @@ from asgi_translate._hub.context import Context
 
 # Every exchange any test drives through TranslateMiddleware is checked against the official specs.
 spec_plugin.install()
+
+# CI is a gate, so its property tests draw the same examples every run: a failure there is real and
+# reproducible, never a lucky draw. Developers' runs keep exploring new examples each time.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
