@@ -26,7 +26,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from ._hub.routes import SCHEMAS, SchemaName
-from ._middleware import TranslateMiddleware
+from ._middleware import DEFAULT_IDLE_TIMEOUT, TranslateMiddleware
 from ._model_map import MaxTokensCap, ModelMap
 from ._upstream import HTTPXUpstream
 
@@ -143,6 +143,33 @@ def build_parser() -> argparse.ArgumentParser:
         "asgi-translate[redis]). Default from $ASGI_TRANSLATE_RESPONSE_STORE, which keeps a password out of ps.",
     )
     add(
+        "--idle-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=DEFAULT_IDLE_TIMEOUT,
+        help="longest silence of the upstream mid-answer, in process or remote, before the client's stream ends "
+        "in its failure form (default: %(default)s)",
+    )
+    add(
+        "--shared-responses",
+        action="store_true",
+        help="let any API key read and chain from stored Responses state (deployments where every client shares "
+        "one key); by default a stored response belongs to the key that created it",
+    )
+    add(
+        "--chat-reasoning-field",
+        choices=["both", "reasoning_content", "reasoning"],
+        default="both",
+        help="where reasoning text goes toward chat clients and chat upstreams: reasoning_content (DeepSeek, "
+        "LiteLLM), reasoning (vLLM >= 0.16, @openai/agents) or both (default); both are always read",
+    )
+    add(
+        "--continuous-usage-stats",
+        action="store_true",
+        help="the chat upstream is vLLM: ask for usage on every chunk (stream_options.continuous_usage_stats), "
+        "so Messages clients get the prompt's token count in message_start",
+    )
+    add(
         "--strict",
         action="store_true",
         help="refuse (400, listing them) any request whose translation would drop or coerce a field, instead of "
@@ -155,18 +182,21 @@ def build_app(args: argparse.Namespace) -> TranslateMiddleware:
     """The ASGI app the options describe."""
     upstream: SchemaName = args.upstream or "chat"
     model_map = args.model_map or ModelMap()
+    options: dict[str, Any] = {
+        "model_map": model_map,
+        "default_max_tokens": args.max_tokens_default,
+        "max_tokens_cap": args.max_tokens_cap,
+        "response_store": args.response_store,
+        "strict": args.strict,
+        "idle_timeout": args.idle_timeout,
+        "responses_per_key": not args.shared_responses,
+        "chat_reasoning_field": args.chat_reasoning_field,
+        "continuous_usage_stats": args.continuous_usage_stats,
+    }
     if args.upstream_url is None:
         from .testing import FakeModel
 
-        return TranslateMiddleware(
-            FakeModel(),
-            upstream="chat",
-            model_map=model_map,
-            default_max_tokens=args.max_tokens_default,
-            max_tokens_cap=args.max_tokens_cap,
-            response_store=args.response_store,
-            strict=args.strict,
-        )
+        return TranslateMiddleware(FakeModel(), upstream="chat", **options)
     import httpx
 
     return TranslateMiddleware(
@@ -174,11 +204,7 @@ def build_app(args: argparse.Namespace) -> TranslateMiddleware:
         upstream_url=args.upstream_url,
         upstream_api_key=os.environ[args.api_key_env] if args.api_key_env else None,
         timeout=httpx.Timeout(args.timeout, connect=args.connect_timeout),
-        model_map=model_map,
-        default_max_tokens=args.max_tokens_default,
-        max_tokens_cap=args.max_tokens_cap,
-        response_store=args.response_store,
-        strict=args.strict,
+        **options,
     )
 
 

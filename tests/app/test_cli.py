@@ -168,3 +168,26 @@ def test_the_console_script_is_installed() -> None:
     result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 0
     assert result.stdout.startswith("usage: asgi-translate")
+
+
+def test_the_command_exposes_the_stream_and_state_options() -> None:
+    """Every option an operator of a vLLM or shared-key deployment needs is a flag, demo model or remote."""
+    parse = build_parser().parse_args
+    flags = [
+        "--idle-timeout",
+        "30",
+        "--shared-responses",
+        "--chat-reasoning-field",
+        "reasoning",
+        "--continuous-usage-stats",
+    ]
+    for base in ([], ["--upstream-url", "http://h:1/v1"]):
+        settings = build_app(parse([*base, *flags])).settings
+        assert settings.idle_timeout == 30.0
+        assert settings.responses_per_key is False
+        assert settings.reasoning_fields == ("reasoning",)
+        assert settings.continuous_usage_stats is True
+    defaults = build_app(parse([])).settings
+    assert (defaults.idle_timeout, defaults.responses_per_key) == (600.0, True)
+    assert defaults.reasoning_fields == ("reasoning_content", "reasoning")
+    assert defaults.continuous_usage_stats is False
