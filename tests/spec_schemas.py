@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-# Beside the checkout (CI, /work/main), or one level up from a worktree under /work/wt/.
+# shared/specs beside the checkout (as CI lays it out), or one level further up from a git worktree.
 SPECS = next((p / "shared" / "specs" for p in HERE.parents[1:3] if (p / "shared" / "specs").is_dir()), Path("specs"))
 FIXTURE = HERE / "fixtures" / "spec_requests.json"
 
