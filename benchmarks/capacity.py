@@ -43,7 +43,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -59,6 +58,7 @@ ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT)]
 
 import workload  # noqa: E402
+from e2e import free_port, wait_ready  # noqa: E402
 
 FRAMES = 54
 MIN_STREAMS = 50  # a window lasts until this many streams completed in it...
@@ -283,25 +283,6 @@ class Target:
     body: bytes
     marker: bytes  # the last event of a complete stream
     cores: str
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"server on {port} did not start within {timeout}s")
 
 
 def safe_env(**extra: str) -> dict[str, str]:
@@ -703,7 +684,7 @@ def main() -> int:
     upstream = start([sys.executable, str(HERE / "capacity.py"), "upstream", str(upstream_port), str(opts.per_write)],
                      "1", safe_env())  # fmt: skip
     try:
-        wait_ready(upstream_port, upstream)
+        wait_ready(upstream_port, upstream, timeout=60.0)
         for name in targets:
             workers = int(name.split("-")[1]) if name.startswith("proxy-") and name[6:].isdigit() else 1
             cores = "0,1" if workers > 1 else "0"

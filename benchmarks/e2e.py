@@ -67,13 +67,14 @@ def serve(port: int, translate: bool, n: int) -> None:
     uvicorn.Server(config).run()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Until ``port`` accepts a connection; a server that exits or takes longer is an error."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -83,7 +84,7 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0)
             return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError("server did not start")
+    raise RuntimeError(f"server on {port} did not start within {timeout}s")
 
 
 def request(port: int, path: str, body: bytes) -> tuple[float, float, float, int]:
@@ -124,11 +125,11 @@ def measure(n: int, requests: int, python: str = sys.executable) -> list[dict[st
     rows: list[dict[str, Any]] = []
     try:
         for mode in ("raw", "translate"):
-            port = _free_port()
+            port = free_port()
             cmd = [python, str(HERE / "e2e.py"), "serve", str(port), mode, str(n)]
             procs[mode] = (port, subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(HERE.parent)}))
         for _, (port, proc) in procs.items():
-            _wait_ready(port, proc)
+            wait_ready(port, proc)
         paths = {"chat": "/v1/chat/completions", "messages": "/v1/messages", "responses": "/v1/responses"}
         for up in PREFIXES:
             for client in PREFIXES:
