@@ -1,10 +1,15 @@
-"""Reading a client's whole request body, bounded: every endpoint that rewrites a request needs it."""
+"""Bounded bodies: a client's whole request, which every endpoint that rewrites a request reads, and
+the largest upstream answer an endpoint buffers whole to rewrite."""
 
 from __future__ import annotations
 
 from starlette.types import Receive
 
 from .._hub.errors import RequestTranslationError
+
+#: Upstream JSON answers and error bodies are buffered whole to be rewritten; one larger than this is
+#: not a model's answer but a misbehaving upstream.
+MAX_RESPONSE_SIZE = 64 * 1024 * 1024
 
 
 class ClientDisconnected(RequestTranslationError):

@@ -28,13 +28,10 @@ from .._hub.tool_names import NamesBack, fit_tool_names, name_response_back
 from ..schemas import Codec, get_codec
 from . import hooks as _hooks
 from . import responses_state as _responses_state
-from .body import read_body
+from .body import MAX_RESPONSE_SIZE, read_body
 from .exchange_log import CLIENT_DISCONNECTED, ExchangeLog, request_id_from
 from .settings import Settings
 
-# Upstream error bodies and JSON responses are buffered whole; an answer larger than this is
-# not a chat completion but a misbehaving upstream.
-MAX_RESPONSE_SIZE = 64 * 1024 * 1024
 #: Once the client's answer is complete, how long the upstream may take to end its own body before
 #: it is cancelled (an upstream that keeps its stream open after the terminator is not waited for).
 END_GRACE = 1.0

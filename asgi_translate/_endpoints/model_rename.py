@@ -22,10 +22,8 @@ from .._hub.errors import ErrorInfo, RequestTranslationError
 from .._hub.routes import DEFAULT_PATHS, Route, SchemaName
 from .._hub.sse import SSEDecoder, format_event
 from .._model_map import ModelMap
-from .body import ClientDisconnected, read_body
+from .body import MAX_RESPONSE_SIZE, ClientDisconnected, read_body
 
-# A JSON answer is buffered to be rewritten; one larger than this is relayed as it is.
-MAX_RESPONSE_SIZE = 64 * 1024 * 1024
 # The end of an SSE event: a line ending (CRLF, LF or CR) followed by an empty line. CRLF is tried
 # first so that its LF is never read as a second line ending.
 _EVENT_END = re.compile(rb"\r\n(?:\r\n|\r|\n)|\n(?:\r\n|\r|\n)|\r(?:\r\n|\r)")
