@@ -394,6 +394,12 @@ def start_litellm(port: int, upstream: str, cores: str, env: dict[str, str]) -> 
 
 def tree_cpu_seconds(pid: int) -> float:
     """User + system CPU of ``pid`` and every live descendant (workers included)."""
+    return sum(tree_cpu_by_pid(pid).values())
+
+
+def tree_cpu_by_pid(pid: int) -> dict[int, float]:
+    """User + system CPU seconds of ``pid`` and of each live descendant, by pid: how evenly
+    ``--workers`` processes share the load shows here."""
     children: dict[int, list[int]] = {}
     stats: dict[int, float] = {}
     for entry in os.listdir("/proc"):
@@ -408,12 +414,13 @@ def tree_cpu_seconds(pid: int) -> float:
         child = int(entry)
         children.setdefault(int(fields[1]), []).append(child)
         stats[child] = (int(fields[11]) + int(fields[12])) / CLK_TCK
-    total, todo = 0.0, [pid]
+    tree: dict[int, float] = {}
+    todo = [pid]
     while todo:
         current = todo.pop()
-        total += stats.get(current, 0.0)
+        tree[current] = stats.get(current, 0.0)
         todo.extend(children.get(current, ()))
-    return total
+    return tree
 
 
 # ------------------------------------------------------------------------------------------
@@ -526,13 +533,16 @@ async def drive(
     await asyncio.sleep(warmup)
     while len(load.completed) < concurrency and time.perf_counter() - start < SLOW_LIMIT:  # noqa: ASYNC110
         await asyncio.sleep(0.1)
-    up0, cpu0, t0 = tree_cpu_seconds(upstream_pid), tree_cpu_seconds(target.proc.pid), time.perf_counter()
+    up0, t0 = tree_cpu_seconds(upstream_pid), time.perf_counter()
+    by_pid0 = tree_cpu_by_pid(target.proc.pid)
     me0 = _own_cpu()
     first_sample, done0 = len(load.samples), len(load.completed)
     await asyncio.sleep(window)
     while len(load.completed) - done0 < MIN_STREAMS and time.perf_counter() - t0 < SLOW_LIMIT:  # noqa: ASYNC110
         await asyncio.sleep(0.1)
-    up1, cpu1, t1 = tree_cpu_seconds(upstream_pid), tree_cpu_seconds(target.proc.pid), time.perf_counter()
+    up1, t1 = tree_cpu_seconds(upstream_pid), time.perf_counter()
+    by_pid1 = tree_cpu_by_pid(target.proc.pid)
+    cpu0, cpu1 = sum(by_pid0.values()), sum(by_pid1.values())
     me1 = _own_cpu()
     window_samples = [s for s in load.samples[first_sample:] if s.start < t1]
     deadline = time.perf_counter() + grace
@@ -562,6 +572,10 @@ async def drive(
     row["cpu_us_per_stream"] = (cpu1 - cpu0) / completed * 1e6 if completed else None
     row["cpu_share"] = (cpu1 - cpu0) / elapsed
     row["upstream_cpu_share"] = (up1 - up0) / elapsed
+    # Each process's share of a core (the supervisor and each worker of --workers N).
+    row["process_cpu_shares"] = sorted(
+        (round((used - by_pid0.get(pid, 0.0)) / elapsed, 3) for pid, used in by_pid1.items()), reverse=True
+    )
     row["load_cpu_share"] = (me1 - me0) / elapsed
     return row
 
