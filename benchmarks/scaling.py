@@ -120,13 +120,13 @@ http {{
 """
 
 
-def run_wrk(folder: Path, port: int, connections: int, seconds: float, check: bool) -> tuple[dict[str, int], float]:
+def run_wrk(folder: Path, port: int, connections: int, seconds: int, check: bool) -> tuple[dict[str, int], float]:
     """wrk on the harness core for ``seconds``: its RESULT line and its own CPU seconds. With
     ``check`` every body is searched for the terminator (``good``/``bad``); without, wrk only
     counts responses and errors, and costs less: the warm-up checks, the window measures."""
     env = {**os.environ, "WRK_BODY": str(folder / "body.json"), "WRK_MARKER": "message_stop"}
     env["WRK_CHECK"] = "1" if check else "0"
-    cmd = ["taskset", "-c", HARNESS_CORE, "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s"]
+    cmd = ["taskset", "-c", HARNESS_CORE, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s"]
     cmd += ["--timeout", "30s", "-s", str(folder / "load.lua"), f"http://127.0.0.1:{port}{MESSAGES_PATH}"]
     before = os.times()
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
@@ -215,8 +215,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--workers", default="1,2", help="comma-separated worker counts (default: %(default)s)")
     p.add_argument("--connections", type=int, default=100, help="wrk's keep-alive connections")
-    p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before the window")
-    p.add_argument("--window", type=float, default=8.0, help="seconds measured")
+    p.add_argument("--warmup", type=int, default=2, help="seconds of load before the window (whole seconds: wrk)")
+    p.add_argument("--window", type=int, default=8, help="seconds measured (whole seconds)")
     p.add_argument("--per-write", type=int, default=6, help="frames per upstream write")
     p.add_argument("--out", default=str(HERE / "results" / "scaling.json"))
     p.add_argument("--render", metavar="PATH", help="print the table of a saved result")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -69,3 +70,80 @@ def test_the_capacity_benchmark_runs_a_bounded_round(tmp_path: Path) -> None:
     assert all(r["streams"] > 0 and r["failures"] == 0 for r in rows)
     assert all(r["cpu_us_per_stream"] > 0 for r in rows if r["target"] != "upstream")
     assert "| proxy | 0 | 2 |" in result.stdout
+
+
+def load_benchmark(name: str) -> ModuleType:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_the_scaling_harness_replays_the_chat_stream_byte_for_byte(tmp_path: Path) -> None:
+    """nginx's echo strings, unescaped as nginx reads single-quoted strings, are the workload's
+    frames in order, six to a write: the C harness serves what capacity.py's upstream serves."""
+    import re
+
+    scaling = load_benchmark("scaling")
+    workload = load_benchmark("workload")
+    config = scaling.nginx_config(tmp_path, 18080, 6)
+    strings = re.findall(r"echo -n '((?:[^'\\]|\\.)*)';", config)
+    unescaped = [re.sub(r"\\(.)", r"\1", s).encode() for s in strings]
+    frames = workload.frames("chat", 54)
+    assert len(unescaped) == 9
+    assert unescaped == [b"".join(frames[i : i + 6]) for i in range(0, 54, 6)]
+    assert config.count("echo_flush;") == 9
+    assert "listen 127.0.0.1:18080" in config
+
+
+def test_the_scaling_table_reads_each_ratio_off_the_rows() -> None:
+    scaling = load_benchmark("scaling")
+    row = {"connections": 100, "cores": "0", "failures": 0, "process_cores": [1.0, 0.0]}
+    one = {**row, "workers": 1, "streams_per_s": 800.0, "cpu_us_per_stream": 1000.0, "proxy_cores": 0.8}
+    two = {**row, "workers": 2, "cores": "0,1", "streams_per_s": 1400.0, "cpu_us_per_stream": 1000.0,
+           "proxy_cores": 1.4, "process_cores": [0.7, 0.7, 0.001]}  # fmt: skip
+    one["harness_us_per_stream"] = two["harness_us_per_stream"] = 250.0
+    one["harness_cores"], two["harness_cores"] = 0.2, 0.35
+    result = {
+        "date": "d",
+        "machine": "m",
+        "cpus": 2,
+        "loadavg_before": [0.1],
+        "loadavg_after": [0.2],
+        "rows": [one, two],
+    }
+    table = scaling.render(result)
+    assert "| 1 | 0 | 800 | 1.00x | 1,000 | 0.80 (1.00) / 0.20 | 250 | 1,000 (1.00) | - |" in table
+    # 2 workers: 1.75x one worker; 1,000 streams per core used, as one worker; ceiling 2 x 1000/1250.
+    assert "| 2 | 0,1 | 1,400 | 1.75x | 1,000 | 1.40 (0.70 + 0.70) / 0.35 | 250 | 1,000 (1.00) | 1.60x |" in table
+
+
+@pytest.mark.slow
+def test_the_scaling_benchmark_runs_a_bounded_round(tmp_path: Path) -> None:
+    """One and two workers for a second each behind nginx + wrk (installed by .ci/run):
+    every stream reached message_stop in the checked warm-up, and the rows count CPU."""
+    import shutil
+    import subprocess
+
+    scaling = load_benchmark("scaling")
+    if shutil.which("nginx") is None or shutil.which("wrk") is None or not scaling.ECHO_MODULE.exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI installs nginx-light, libnginx-mod-http-echo and wrk (.ci/run)")
+        pytest.skip("needs nginx with the echo module and wrk")
+    pytest.importorskip("aiohttp", reason="the proxy's default transport needs aiohttp")
+    out = tmp_path / "scaling.json"
+    argv = ["--connections=4", "--warmup=1", "--window=1", f"--out={out}"]
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "scaling.py"), *argv],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["workers"], r["cores"]) for r in rows] == [(1, "0"), (2, "0,1")]
+    assert all(r["streams"] > 0 and r["failures"] == 0 and r["checked_streams"] > 0 for r in rows)
+    assert all(r["cpu_us_per_stream"] > 0 and r["harness_us_per_stream"] > 0 for r in rows)
+    assert "| 2 | 0,1 |" in result.stdout
