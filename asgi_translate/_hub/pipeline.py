@@ -10,7 +10,7 @@ directly.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 from .canonical import (
@@ -138,7 +138,16 @@ _SLICE = 256 * 1024
 
 
 class StreamDecoder(Protocol):
-    """Upstream SSE events in, canonical events out; one instance per request."""
+    """Upstream SSE events in, canonical events out; one instance per request.
+
+    A decoder may also offer ``decode_data(data: bytes, event: str) -> list[StreamEvent]``: the
+    same as ``decode`` for an event whose data is ``data`` (raw UTF-8 bytes, possibly invalid,
+    which ``decode`` would have seen decoded with errors replaced) and whose type is ``event``.
+    :class:`StreamTranslator` prefers it for chunks that hold exactly one ``data:`` line (see
+    :meth:`SSEDecoder.data_only`), so the JSON parser reads the bytes as they came. It is looked
+    up once per stream with ``getattr`` and may be ``None``; it is not part of this protocol, so
+    wrappers and decoders without it keep working unchanged.
+    """
 
     def decode(self, event: ServerSentEvent) -> list[StreamEvent]: ...
 
@@ -162,12 +171,14 @@ class StreamTranslator:
     """Translate a stream chunk by chunk. Never raises: a translation bug ends the client's
     stream with its schema's failure event instead of a hung or truncated stream."""
 
-    __slots__ = ("_sse", "_decoder", "_encoder", "done", "frames_in", "error")
+    __slots__ = ("_sse", "_decoder", "_encoder", "_decode_data", "done", "frames_in", "error")
 
     def __init__(self, decoder: StreamDecoder, encoder: StreamEncoder) -> None:
         self._sse = SSEDecoder()
         self._decoder = decoder
         self._encoder = encoder
+        #: The decoder's optional bytes lane (see :class:`StreamDecoder`), or None.
+        self._decode_data: Callable[[bytes, str], list[StreamEvent]] | None = getattr(decoder, "decode_data", None)
         #: True once the client's terminator (or failure event) was written.
         self.done = False
         self.frames_in = 0
@@ -175,11 +186,31 @@ class StreamTranslator:
         self.error: StreamError | None = None
 
     def feed(self, chunk: bytes) -> bytes | Pieces:
-        """One loop per chunk: each canonical event is encoded as soon as it is decoded."""
+        """One loop per chunk: each canonical event is encoded as soon as it is decoded.
+
+        A chunk that is one ``data:`` line goes to the decoder's bytes lane when it has one
+        (:meth:`SSEDecoder.data_only`'s checks, inlined: this runs for every frame, and a call
+        costs more than they do); the one canonical event most frames make is encoded and
+        returned as it is, with no list to join."""
         if self.done:
             return b""
         parts: list[bytes | Pieces] = []
         try:
+            decode_data = self._decode_data
+            if decode_data is not None and self._sse.lane and chunk[:6] == b"data: " and chunk[-1] == 10 == chunk[-2]:
+                data = chunk[6:-2]
+                if 10 not in data and 13 not in data:
+                    self.frames_in += 1
+                    canonicals = decode_data(data, "")
+                    if len(canonicals) == 1:
+                        canonical = canonicals[0]
+                        out = self._encoder.encode(canonical)
+                        kind = type(canonical)
+                        if kind is Finish or kind is StreamError:
+                            self.done = True
+                            self.error = canonical if type(canonical) is StreamError else None
+                        return out
+                    return self._encode_some(canonicals, parts)
             events = self._sse.decode(chunk)
             self.frames_in += len(events)
             decode = self._decoder.decode
@@ -201,6 +232,19 @@ class StreamTranslator:
             return b"".join(parts)  # type: ignore[arg-type]
         except TypeError:  # one of them is Pieces
             return Pieces(list(parts))
+
+    def _encode_some(self, events: list[StreamEvent], parts: list[bytes | Pieces]) -> bytes | Pieces:
+        """Encode ``events`` into ``parts`` (the caller's, so that what was encoded before a
+        failure still goes out before it), up to a terminator."""
+        encode = self._encoder.encode
+        for canonical in events:
+            parts.append(encode(canonical))
+            kind = type(canonical)
+            if kind is Finish or kind is StreamError:
+                self.done = True
+                self.error = canonical if type(canonical) is StreamError else None
+                break
+        return join(parts)
 
     def finish(self) -> bytes | Pieces:
         """The upstream body ended: flush every stage and make sure a terminator was written."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 
 from .canonical import BlockStart, Request, Response, StreamEvent, ToolCallPart
 from .pipeline import StreamDecoder
@@ -69,14 +70,25 @@ class NamesBack:
     """A stream decoder whose tool-call blocks carry the client's names; used only for requests
     that had a name renamed, so other streams pay nothing."""
 
-    __slots__ = ("_decoder", "_back")
+    __slots__ = ("_decoder", "_back", "_decode_data")
 
     def __init__(self, decoder: StreamDecoder, back: dict[str, str]) -> None:
         self._decoder = decoder
         self._back = back
+        self._decode_data: Callable[[bytes, str], list[StreamEvent]] | None = getattr(decoder, "decode_data", None)
 
     def decode(self, event: ServerSentEvent) -> list[StreamEvent]:
         return self._rename(self._decoder.decode(event))
+
+    @property
+    def decode_data(self) -> Callable[[bytes, str], list[StreamEvent]] | None:
+        """The wrapped decoder's bytes lane, renamed too, when it has one (see
+        :class:`~asgi_translate._hub.pipeline.StreamDecoder`): a renamed stream stays as fast."""
+        return None if self._decode_data is None else self._renamed_data
+
+    def _renamed_data(self, data: bytes, event: str) -> list[StreamEvent]:
+        assert self._decode_data is not None
+        return self._rename(self._decode_data(data, event))
 
     def flush(self) -> list[StreamEvent]:
         return self._rename(self._decoder.flush())

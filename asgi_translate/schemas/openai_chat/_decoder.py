@@ -31,6 +31,12 @@ from ..._hub.errors import type_from_openai
 from ..._hub.sse import ServerSentEvent
 from ._fields import stop_reason, usage_from_chat
 
+#: The parser for frames given as bytes (:meth:`ChatStreamDecoder.decode_data`): orjson reads
+#: UTF-8 bytes directly and refuses invalid ones. The stdlib's ``json.loads`` guesses an
+#: encoding for bytes (UTF-16 on NUL bytes, a BOM skipped) where text would be refused, so with
+#: it the bytes are decoded first, as ``decode`` sees them.
+_loads_bytes = _json.loads if _json.BACKEND == "orjson" else None
+
 
 class _PendingCall:
     """A tool call seen before its name (a few servers send the id first): held until named."""
@@ -87,10 +93,50 @@ class ChatStreamDecoder:
             chunk = _json.loads(data)
         except ValueError:
             return self._fail(StreamError("api_error", f"upstream sent a chunk that is not JSON: {data[:200]!r}", 502))
+        return self._chunk(chunk, event.event)
+
+    def decode_data(self, data: bytes, event: str) -> list[StreamEvent]:
+        """:meth:`decode` for an event given as its raw data bytes (the translator's lane for
+        one-line frames): orjson parses the bytes as they came, with no text decode first.
+        Bytes it refuses (not JSON, or not UTF-8, which ``decode`` sees with U+FFFD in place)
+        go through :meth:`decode`, so the answer and any error message are the same."""
+        if self._done:
+            return []
+        if data == b"[DONE]":
+            return self._end()
+        if _loads_bytes is None:
+            return self.decode(ServerSentEvent(data.decode("utf-8", "replace"), event))
+        try:
+            chunk = _loads_bytes(data)
+        except ValueError:
+            return self.decode(ServerSentEvent(data.decode("utf-8", "replace"), event))
+        if self._started and type(chunk) is dict and event == "":
+            # Nine chunks in ten (see _chunk), checked here too so they make one call, not two.
+            choices = chunk.get("choices")
+            if type(choices) is list and len(choices) == 1 and chunk.get("usage") is None and not chunk.get("error"):
+                choice = choices[0]
+                if type(choice) is dict and choice.get("index", 0) == 0 and not choice.get("finish_reason"):
+                    delta = choice.get("delta")
+                    if type(delta) is dict and "x_groq" not in chunk:
+                        size = len(delta)
+                        if size == 1:
+                            text = delta.get("content")
+                            kind = "text"
+                        elif size == 2 and "content" in delta and delta["content"] is None:
+                            text = delta.get("reasoning_content")
+                            kind = "reasoning"
+                        else:
+                            kind = None
+                        if kind is not None and self._kind == kind and type(text) is str and text:
+                            return [BlockDelta(self._index, text)]
+        return self._chunk(chunk, event)
+
+    def _chunk(self, chunk: Any, event: str) -> list[StreamEvent]:
+        """One parsed chunk (``event``: its SSE event type)."""
         if not isinstance(chunk, dict):
             return self._fail(StreamError("api_error", "upstream sent a chunk that is not a JSON object", 502))
         error = chunk.get("error")
-        if error or event.event == "error":
+        if error or event == "error":
             return self._fail(_stream_error(error if isinstance(error, dict) else chunk))
         choices = chunk.get("choices")
         if self._started and type(choices) is list and len(choices) == 1 and chunk.get("usage") is None:
