@@ -90,6 +90,8 @@ class MaxTokensCap:
     def apply(self, request: Request, client_model: str) -> int | None:
         """Lower ``request.max_tokens`` to the cap for its model, noting the coercion; returns the
         cap (``None``: not capped), which also bounds the default sent to a Messages upstream."""
+        if not self._exact and not self._patterns:  # no caps configured: the usual case
+            return None
         cap = self(client_model, request.model)
         if cap is not None and request.max_tokens is not None and request.max_tokens > cap:
             request.losses.append(f"max_tokens {request.max_tokens} coerced to {cap} (max_tokens_cap)")

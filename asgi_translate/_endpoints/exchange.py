@@ -41,14 +41,17 @@ class ExchangeEndpoint:
     """``POST`` to a translated route: one :class:`_Responder` per request, observed by the
     ``on_exchange`` hook when there is one."""
 
-    __slots__ = ("settings", "route")
+    __slots__ = ("settings", "route", "client", "upstream")
 
     def __init__(self, settings: Settings, route: Route) -> None:
         self.settings = settings
         self.route = route
+        #: Looked up once here rather than by every request.
+        self.client: Codec = get_codec(route.client)
+        self.upstream: Codec = get_codec(route.upstream)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        responder = _Responder(self.settings, self.route)
+        responder = _Responder(self.settings, self.route, self.client, self.upstream)
         if self.settings.on_exchange is None:
             await responder(scope, receive, send)
         else:
@@ -82,11 +85,11 @@ class _Responder:
         "idle_out",
     )
 
-    def __init__(self, config: Settings, route: Route) -> None:
+    def __init__(self, config: Settings, route: Route, client: Codec, upstream: Codec) -> None:
         self.config = config
         self.route = route
-        self.client: Codec = get_codec(route.client)
-        self.upstream: Codec = get_codec(route.upstream)
+        self.client = client
+        self.upstream = upstream
         self.status = 200
         self.headers: list[tuple[bytes, bytes]] = []
         self.mode = ""  # "stream" | "json" | "error", decided at http.response.start
@@ -223,7 +226,8 @@ class _Responder:
         cap = self.config.max_tokens_cap.apply(request, client_model)
         if cap is not None:
             default_max_tokens = min(default_max_tokens, cap)
-        request = await _hooks.apply_on_request(self.config.on_request, request)
+        if self.config.on_request is not None:
+            request = await _hooks.apply_on_request(self.config.on_request, request)
         names_back = fit_tool_names(request, self.route.upstream)
         self.context = Context(
             request=request,
@@ -269,20 +273,20 @@ class _Responder:
 
     def _upstream_scope(self, scope: Scope, length: int) -> Scope:
         path = _upstream_root(scope, self.config) + self.route.target_path
-        headers = [
-            (name, value)
-            for name, value in scope["headers"]
-            # content-encoding described the client's body; ours is plain JSON
-            if name not in (b"content-length", b"content-type", b"content-encoding", b"accept-encoding", b"accept")
-        ]
-        headers += [
+        headers = [(name, value) for name, value in scope["headers"] if name not in _REWRITTEN_REQUEST_HEADERS]
+        named_id = False
+        for name, _ in headers:
+            if name == b"x-request-id":
+                named_id = True
+                break
+        headers += (
             (b"content-length", str(length).encode()),
             (b"content-type", b"application/json"),
             # An inner GZipMiddleware would otherwise hand us compressed bytes to parse.
             (b"accept-encoding", b"identity"),
             (b"accept", b"text/event-stream" if self.context.request.stream else b"application/json"),
-        ]
-        if not any(name == b"x-request-id" for name, _ in headers):  # so upstream logs share our id
+        )
+        if not named_id:  # so upstream logs share our id
             headers.append((b"x-request-id", self.log.request_id.encode()))
         # The client's query string belongs to its schema (the Anthropic SDK's ?beta=true), not the upstream's.
         return {**scope, "path": path, "raw_path": path.encode(), "query_string": b"", "headers": headers}
@@ -290,16 +294,29 @@ class _Responder:
     # -- response -----------------------------------------------------------------------------
 
     async def send_translated(self, message: Message) -> None:
+        """The upstream's ``send``. A stream's frames take the first branch, written inline (no
+        coroutine of its own, no re-reading of the message): it runs once per upstream frame, and
+        each call and attribute it saves is saved for every frame of every stream."""
         if self.finished:
             if not message.get("more_body", True) and self._timer is not None:
                 self._timer.cancel()  # it ended its body: let it return in peace
             return
         self.seen = None
-        if message["type"] == "http.response.body":
-            if self.translator is not None:  # once per upstream frame: the stream's hot path
-                await self._stream_body(message.get("body", b""), message.get("more_body", False))
+        translator = self.translator
+        if translator is not None and message["type"] == "http.response.body":
+            chunk = message.get("body", b"")
+            more_body = message.get("more_body", False)
+            out = translator.feed(chunk) if chunk else b""
+            if more_body and not translator.done and type(out) is bytes:  # nearly every frame
+                if out:
+                    log = self.log
+                    log.bytes_out += len(out)
+                    log.frames_out += out.count(b"\n\n")
+                    await self.send({"type": "http.response.body", "body": out, "more_body": True})
             else:
-                await self._body(message.get("body", b""), message.get("more_body", False))
+                await self._stream_end(translator, out, more_body)
+        elif message["type"] == "http.response.body":
+            await self._body(message.get("body", b""), message.get("more_body", False))
         elif message["type"] == "http.response.start":
             await self._start(message)
         self.seen = _monotonic()
@@ -327,19 +344,9 @@ class _Responder:
         else:
             self.mode = "json"
 
-    async def _stream_body(self, chunk: bytes, more_body: bool) -> None:
-        translator = self.translator
-        assert translator is not None
-        out = translator.feed(chunk) if chunk else b""
-        if more_body and not translator.done:  # nearly every frame: what _send_body does, inline
-            if type(out) is not bytes:  # a long output's frames, made as they are sent
-                await self._send_body(out, more_body=True)
-            elif out:
-                log = self.log
-                log.bytes_out += len(out)
-                log.frames_out += out.count(b"\n\n")
-                await self.send({"type": "http.response.body", "body": out, "more_body": True})
-            return
+    async def _stream_end(self, translator: StreamTranslator, out: bytes | Pieces, more_body: bool) -> None:
+        """The frames :meth:`send_translated` does not write inline: a long output's (made as they
+        are sent), the client's terminator, and what follows the upstream's last chunk."""
         if not more_body:
             out += translator.finish()
         if self.state is not None and translator.done:  # stored before the client can chain
@@ -481,6 +488,12 @@ class _Responder:
         await self.send({"type": "http.response.body", "body": body, "more_body": more_body})
 
 
+# Request headers the upstream gets in our own words: content-encoding described the client's
+# body, ours is plain JSON.
+_REWRITTEN_REQUEST_HEADERS = frozenset(
+    {b"content-length", b"content-type", b"content-encoding", b"accept-encoding", b"accept"}
+)
+
 # Headers that describe the upstream's body, not ours.
 _REPLACED_HEADERS = frozenset(
     {b"content-type", b"content-length", b"content-encoding", b"transfer-encoding", b"cache-control", b"etag"}
@@ -489,13 +502,16 @@ _REPLACED_HEADERS = frozenset(
 
 def _betas(headers: list[tuple[bytes, bytes]]) -> frozenset[str]:
     """The betas the request's ``anthropic-beta`` headers name (they go upstream with it)."""
-    names = [
-        name.strip()
-        for key, value in headers
-        if key.lower() == b"anthropic-beta"
-        for name in value.decode("latin-1").split(",")
-    ]
-    return frozenset(name for name in names if name)
+    names: list[str] = []
+    for key, value in headers:
+        if key.lower() == b"anthropic-beta":
+            names += value.decode("latin-1").split(",")
+    if not names:  # nearly every request: no header to read
+        return _NO_BETAS
+    return frozenset(stripped for stripped in (name.strip() for name in names) if stripped)
+
+
+_NO_BETAS: frozenset[str] = frozenset()
 
 
 def _is_error_body(upstream: str, data: dict[str, Any]) -> bool:
