@@ -145,6 +145,43 @@ async def test_a_slow_but_steady_upstream_is_not_idle() -> None:
     assert read_stream("messages", got.body) == ("ok", None)
 
 
+async def test_concurrent_exchanges_each_keep_their_own_idle_bound() -> None:
+    """One endpoint watches every running exchange with one timer: a stalled exchange is stopped at
+    its own deadline while a steady one beside it, started later, runs to its end."""
+    frames = stream_of("chat").split(b"\n\n")[:-1]
+
+    async def upstream(scope: Scope, receive: Receive, send: Send) -> None:
+        body = json.loads((await receive())["body"])
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        stall = body["messages"][0]["content"] == "stall"
+        for frame in frames[:1] if stall else frames:
+            await anyio.sleep(0.15)
+            await send({"type": "http.response.body", "body": frame + b"\n\n", "more_body": True})
+        if stall:
+            await anyio.sleep(30)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    app = translating(upstream, "chat", idle_timeout=0.3)
+    results: dict[str, tuple[float, Any]] = {}
+    started = anyio.current_time()
+
+    async def one(content: str, delay: float) -> None:
+        await anyio.sleep(delay)
+        request = {"model": "m", "max_tokens": 50, "stream": True, "messages": [{"role": "user", "content": content}]}
+        got = await call(app, PATHS["messages"], request, limit=5)
+        results[content] = (anyio.current_time() - started, got)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(one, "stall", 0.0)
+        group.start_soon(one, "steady", 0.1)
+    stalled_at, stalled = results["stall"]
+    assert 0.4 <= stalled_at < 2  # first frame at 0.15 s, then 0.3 s of silence
+    assert read_stream("messages", stalled.body)[1] is not None
+    steady_at, steady = results["steady"]
+    assert steady_at >= 0.1 + 0.15 * len(frames)
+    assert read_stream("messages", steady.body) == ("ok", None)
+
+
 # -- a JSON answer to a streaming request ----------------------------------------------------------------
 
 
