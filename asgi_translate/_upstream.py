@@ -125,6 +125,8 @@ class HTTPXUpstream:
             raise ValueError(f"transport={self.transport!r}: expected 'httpx' or 'aiohttp'")
         self._session: aiohttp.ClientSession | None = None
         self._proxy: str | None = None
+        self._aiohttp_timeout: aiohttp.ClientTimeout | None = None
+        self._aiohttp_errors: tuple[type[Exception], ...] = ()
 
     def __repr__(self) -> str:  # never show the key
         return f"HTTPXUpstream({self.display_origin + self.prefix!r}, upstream={self.upstream!r})"
@@ -148,6 +150,10 @@ class HTTPXUpstream:
             connector = aiohttp.TCPConnector(limit=_MAX_CONNECTIONS, limit_per_host=0)
             self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
             self._proxy = _env_proxy(self.origin)
+            # Made once with the pool rather than per request (an import and an attrs object each).
+            self._aiohttp_timeout = self.aiohttp_timeout()
+            # A cut or a stall past the read timeout mid-stream: a ClientError or a TimeoutError.
+            self._aiohttp_errors = (aiohttp.ClientError, TimeoutError)
         return self._session
 
     async def aclose(self) -> None:
@@ -371,14 +377,16 @@ class _Exchange:
     they cancel the task running it, once, saying why in ``stopped``.
     """
 
-    __slots__ = ("upstream", "scope", "receive", "send", "body_sent", "started", "stopped", "_task")
+    __slots__ = ("upstream", "scope", "receive", "send", "started", "stopped", "_task", "_watcher")
 
     def __init__(self, upstream: HTTPXUpstream, scope: Scope, receive: Receive, send: Send) -> None:
         self.upstream = upstream
         self.scope = scope
         self.receive = receive
         self.send = send
-        self.body_sent = asyncio.Event()  # the request body was read whole: receive() is free
+        #: Watches for the client leaving, from when the request body was read whole (receive()
+        #: is free then): started there, rather than waiting on an event from the start.
+        self._watcher: asyncio.Task[None] | None = None
         self.started = False  # http.response.start was sent
         self.stopped = ""  # "client_left" | "timeout": why this exchange cancelled itself
 
@@ -387,7 +395,6 @@ class _Exchange:
         assert task is not None
         self._task = task
         loop = asyncio.get_running_loop()
-        watcher = loop.create_task(self._watch_disconnect())
         total = self.upstream.total_timeout
         timer = loop.call_later(total, self._stop, "timeout") if total is not None else None
         error: UpstreamError | None = None
@@ -403,7 +410,8 @@ class _Exchange:
             if self.stopped == "timeout":
                 error = UpstreamError(f"{self._where()} took longer than {total}s", status=504)
         finally:
-            watcher.cancel()
+            if self._watcher is not None:
+                self._watcher.cancel()
             if timer is not None:
                 timer.cancel()
         if error is not None:
@@ -417,7 +425,6 @@ class _Exchange:
     async def _watch_disconnect(self) -> None:
         """A client that leaves cancels the exchange, which closes the upstream response and with
         it the connection, so the remote stops generating."""
-        await self.body_sent.wait()
         while (await self.receive())["type"] != "http.disconnect":
             pass
         self._stop("client_left")
@@ -449,26 +456,24 @@ class _Exchange:
                 await response.aclose()
 
     async def _forward_aiohttp(self, url: str, headers: list[tuple[str, str]], body: _Body) -> None:
-        import aiohttp
-
         upstream = self.upstream
+        session = upstream.session
+        errors = upstream._aiohttp_errors
         try:
-            response = await upstream.session.request(
+            response = await session.request(
                 self.scope["method"],
                 url,
                 headers=headers,
                 data=body,
                 allow_redirects=False,
-                timeout=upstream.aiohttp_timeout(),
+                timeout=upstream._aiohttp_timeout,
                 proxy=upstream._proxy,
             )
         except TimeoutError as exc:  # aiohttp's own timeouts are TimeoutErrors too
             raise UpstreamError(f"{self._where()} timed out ({type(exc).__name__})", status=504) from None
-        except aiohttp.ClientError as exc:
+        except errors as exc:  # the ClientError left of the two
             raise UpstreamError(f"Could not reach {self._where()}: {type(exc).__name__}: {exc}", status=502) from None
         try:
-            # A cut or a stall past the read timeout mid-stream: a ClientError or a TimeoutError.
-            errors = (aiohttp.ClientError, TimeoutError)
             await self._relay(response.status, response.raw_headers, response.content.iter_any(), errors)
         finally:
             # A response read to its end goes back to the pool; one cut short (the client left,
@@ -482,14 +487,14 @@ class _Exchange:
         """The body whole when it came in one message (nearly always: the middleware hands a
         translated body over at once), else a stream of it; ``None`` for a request without one."""
         if not any(name in (b"content-length", b"transfer-encoding") for name, _ in self.scope["headers"]):
-            self.body_sent.set()  # a GET: no chunked empty body; receive() is the watcher's from the start
+            self._body_read()  # a GET: no chunked empty body; receive() is the watcher's from the start
             return None
         message = await self.receive()
         if message["type"] == "http.disconnect":
             raise UpstreamError("The client disconnected while sending its request")
         body: bytes = message.get("body", b"")
         if not message.get("more_body", False):
-            self.body_sent.set()
+            self._body_read()
             return body
         return self._rest_of_body(body)
 
@@ -502,7 +507,7 @@ class _Exchange:
                 raise UpstreamError("The client disconnected while sending its request")
             more = message.get("more_body", False)
             yield message.get("body", b"")
-        self.body_sent.set()
+        self._body_read()
 
     async def _relay(
         self,
@@ -564,6 +569,10 @@ class _Exchange:
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await self._start(status, headers)
         await self.send({"type": "http.response.body", "body": body, "more_body": False})
+
+    def _body_read(self) -> None:
+        """The request body is whole: from now on receive() only says whether the client left."""
+        self._watcher = asyncio.get_running_loop().create_task(self._watch_disconnect())
 
     def _where(self) -> str:
         return f"the upstream {self.upstream.display_origin}"

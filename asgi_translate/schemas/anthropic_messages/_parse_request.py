@@ -135,8 +135,8 @@ def _type_name(kind: type | tuple[type, ...]) -> str:
 def _optional(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], param: str) -> Any:
     """``obj[key]`` checked against ``kind`` (None when absent or null)."""
     value = obj.get(key)
-    if value is None:
-        return None
+    if value is None or type(value) is kind:  # nearly every field: exactly the type asked for
+        return value
     # bool is an int subclass: a true/false where a number belongs is a client bug.
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise RequestTranslationError(f"{param} must be {_type_name(kind)}, got {type(value).__name__}", param=param)
@@ -440,15 +440,23 @@ def _parse_tool(raw: Any, where: str, losses: list[str]) -> Tool:
     for key in _DROPPED_TOOL_FIELDS:
         if key in raw:
             note(losses, f"tools[].{key} dropped")
-    name = _required(raw, "name", str, f"{where}.name")
+    # Each field is checked in place when it has its usual type; the helpers (and the parameter
+    # names their errors show) only for the others: a request may define a hundred tools.
+    name = raw.get("name")
+    if type(name) is not str:
+        name = _required(raw, "name", str, f"{where}.name")
     if not TOOL_NAME.fullmatch(name):  # Anthropic's own rule (and every other upstream's)
         raise RequestTranslationError(f"{where}.name must be 1-128 letters, digits, '_' or '-'", param=f"{where}.name")
-    return Tool(
-        name=name,
-        description=_optional(raw, "description", str, f"{where}.description"),
-        parameters=_required(raw, "input_schema", dict, f"{where}.input_schema"),
-        strict=_optional(raw, "strict", bool, f"{where}.strict"),
-    )
+    description = raw.get("description")
+    if description is not None and type(description) is not str:
+        description = _optional(raw, "description", str, f"{where}.description")
+    parameters = raw.get("input_schema")
+    if type(parameters) is not dict:
+        parameters = _required(raw, "input_schema", dict, f"{where}.input_schema")
+    strict = raw.get("strict")
+    if strict is not None and type(strict) is not bool:
+        strict = _optional(raw, "strict", bool, f"{where}.strict")
+    return Tool(name=name, description=description, parameters=parameters, strict=strict)
 
 
 # -- thinking and output format ---------------------------------------------------------------
