@@ -74,10 +74,13 @@ def test_the_capacity_benchmark_runs_a_bounded_round(tmp_path: Path) -> None:
 
 def load_benchmark(name: str) -> ModuleType:
     sys.path.insert(0, str(BENCHMARKS))
+    tests_e2e = sys.modules.pop("e2e", None)  # the tests' e2e package would shadow benchmarks/e2e.py
     try:
         return importlib.import_module(name)
     finally:
         sys.path.remove(str(BENCHMARKS))
+        if tests_e2e is not None:
+            sys.modules["e2e"] = tests_e2e
 
 
 def test_the_scaling_harness_replays_the_chat_stream_byte_for_byte(tmp_path: Path) -> None:

@@ -349,11 +349,22 @@ class _Responder:
 
     async def _start(self, message: Message) -> None:
         self.status = message["status"]
-        self.headers = [(k.lower(), v) for k, v in message.get("headers", [])]
-        named = dict(self.headers)  # Anthropic's request-id first: its envelope carries that one
-        upstream_id = named.get(b"request-id") or named.get(b"x-request-id") or b""
-        self.log.upstream_request_id = upstream_id.decode("latin-1")
-        content_type = next((v for k, v in self.headers if k == b"content-type"), b"")
+        headers = self.headers = [(k.lower(), v) for k, v in message.get("headers", [])]
+        # One pass: the first content-type; of each id header the last one.
+        content_type: bytes | None = None
+        request_id = x_request_id = b""
+        for name, value in headers:
+            if name == b"content-type":
+                if content_type is None:
+                    content_type = value
+            elif name == b"request-id":
+                request_id = value
+            elif name == b"x-request-id":
+                x_request_id = value
+        # Anthropic's request-id first: its envelope carries that one.
+        self.log.upstream_request_id = (request_id or x_request_id).decode("latin-1")
+        if content_type is None:
+            content_type = b""
         if not 200 <= self.status < 300:
             self.mode = "error"
             if self.status < 400:  # a redirect: its location must not reach a client that follows it
@@ -486,10 +497,16 @@ class _Responder:
 
     async def _send_start(self, status: int, content_type: bytes, length: int | None) -> None:
         kept = [(k, v) for k, v in self.headers if k not in _REPLACED_HEADERS]
+        named_id = False  # the upstream's own id wins when it sent one
+        for name, _ in kept:
+            if name == b"x-request-id":
+                named_id = True
+                break
         kept.append((b"content-type", content_type))
         context: Context | None = getattr(self, "context", None)  # unset when the request did not parse
-        kept += _losses.headers(context.request.losses if context is not None else None)
-        if not any(k == b"x-request-id" for k, _ in kept):  # the upstream's own id wins when it sent one
+        if context is not None and context.request.losses:
+            kept.append((_losses.HEADER, _losses.header_value(context.request.losses)))
+        if not named_id:
             kept.append((b"x-request-id", self.log.request_id.encode()))
         self.log.status = status
         if length is not None:
