@@ -1213,6 +1213,35 @@ def test_decode_ignores_events_after_the_end_and_unknown_types() -> None:
     assert decoder.flush() == []
 
 
+def test_decode_deltas_the_shortcut_does_not_take() -> None:
+    """``decode`` answers text, thinking and input deltas itself; every other delta (empty, no
+    delta object, citations, a signature, an unknown block index) still gets the full rules."""
+    thinking = {"type": "content_block_start", "index": 1, "content_block": {"type": "thinking", "thinking": ""}}
+
+    def delta(index: int, body: dict[str, Any] | None) -> dict[str, Any]:
+        return {"type": "content_block_delta", "index": index, "delta": body}
+
+    events = decode_bytes(
+        _frames(
+            _START,
+            _TEXT_START,
+            delta(0, {"type": "text_delta", "text": ""}),
+            delta(0, None),
+            delta(0, {"type": "citations_delta", "citation": {"type": "char_location"}}),
+            _TEXT_DELTA,
+            delta(7, {"type": "text_delta", "text": "lost"}),
+            thinking,
+            delta(1, {"type": "thinking_delta", "thinking": "hm"}),
+            delta(1, {"type": "signature_delta", "signature": "sig"}),
+            {"type": "content_block_stop", "index": 1},
+            {"type": "message_stop"},
+        )
+    )
+    deltas = [e for e in events if isinstance(e, BlockDelta)]
+    assert deltas == [BlockDelta(0, "Hi"), BlockDelta(1, "hm")]
+    assert BlockStop(1, "sig") in events
+
+
 def test_decode_rejects_non_json_frames() -> None:
     decoder = MessagesStreamDecoder(ctx())
     with pytest.raises(StreamTranslationError, match="not JSON"):

@@ -640,6 +640,35 @@ def test_decode_refusal_and_cut_stream() -> None:
     assert events[-1] == StreamError("api_error", "the upstream stream ended before response.completed", 502)
 
 
+def test_decode_deltas_after_the_first_keep_every_rule() -> None:
+    """Deltas past a part's first take a shortcut in ``decode``: a second summary part still gets
+    its separator, arguments aimed at a reasoning item's index are dropped, and an empty delta
+    makes nothing."""
+    reasoning = {"type": "reasoning", "id": "rs_1", "summary": []}
+    call = {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "f", "arguments": ""}
+    summary = {"type": "response.reasoning_summary_text.delta", "output_index": 0, "summary_index": 0}
+    part = {"type": "response.reasoning_summary_part.added", "output_index": 0, "part": {"type": "summary_text"}}
+    args = {"type": "response.function_call_arguments.delta"}
+    raw = frames(
+        CREATED,
+        {"type": "response.output_item.added", "output_index": 0, "item": reasoning},
+        part,
+        {**summary, "delta": "one"},
+        {**summary, "delta": " two"},
+        {**summary, "delta": ""},
+        part,
+        {**summary, "delta": "three"},
+        {**summary, "delta": " four"},
+        {"type": "response.output_item.added", "output_index": 1, "item": call},
+        {**args, "output_index": 1, "delta": '{"x"'},
+        {**args, "output_index": 1, "delta": ":1}"},
+        {**args, "output_index": 0, "delta": "lost"},
+    )
+    events = decode(raw)
+    assert [e.text for e in events if isinstance(e, BlockDelta)] == ["one", " two", "\n\nthree", " four", '{"x"', ":1}"]
+    assert texts(events) == {0: "one two\n\nthree four", 1: '{"x":1}'}
+
+
 def test_decode_error_event_with_flat_fields() -> None:
     events = decode(frames(CREATED, {"type": "error", "code": "server_error", "message": "boom", "param": None}))
     assert events[-1] == StreamError("api_error", "boom", 500)

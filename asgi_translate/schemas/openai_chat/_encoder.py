@@ -45,6 +45,7 @@ from ._render_request import custom_arguments
 # ``data: `` + JSON + blank line, with no newline scan and no text-to-bytes round trip.
 _OPEN_TAIL = b',"logprobs":null,"finish_reason":null}]}\n\n'
 _DONE = format_event("[DONE]")
+_dumpb = _json.dumpb  # bound once: the backend is chosen when _hub.json is imported
 # What a delta's text goes between, after the chunk head, per kind of open block.
 _KEYS = {"text": b'{"content":', "refusal": b'{"refusal":'}
 _TEXT_END = b"}" + _OPEN_TAIL
@@ -54,7 +55,7 @@ _ARGUMENTS_END = b"}}]}" + _OPEN_TAIL
 class _Block:
     """What the encoder remembers about one open canonical block."""
 
-    __slots__ = ("kind", "prefix", "suffix", "raw", "detail", "again")
+    __slots__ = ("kind", "prefix", "suffix", "raw", "detail", "again", "direct")
 
     def __init__(self, kind: BlockKind, prefix: bytes = b"", suffix: bytes = b"", detail: int = 0) -> None:
         self.kind = kind
@@ -68,6 +69,8 @@ class _Block:
         self.raw: list[str] | None = None
         #: Reasoning blocks: this block's ``reasoning_details`` index.
         self.detail = detail
+        #: A delta is ``prefix`` + its JSON text + ``suffix``: shown, once, and not held.
+        self.direct = bool(prefix)
 
 
 class ChatStreamEncoder:
@@ -89,8 +92,13 @@ class ChatStreamEncoder:
         if self._done:
             return b""
         # Exact type checks, most frequent first: this runs once per frame.
-        if type(event) is BlockDelta:
-            return self._delta(event)
+        if type(event) is BlockDelta:  # a plain text delta inline (a call costs more); the rest in _delta
+            block = self._blocks.get(event.index)
+            if block is None or not event.text:
+                return b""
+            if block.direct:
+                return block.prefix + _dumpb(event.text) + block.suffix
+            return self._delta(block, event.text)
         if type(event) is BlockStart:
             return self._block_start(event)
         if type(event) is BlockStop:
@@ -141,6 +149,7 @@ class ChatStreamEncoder:
             block = self._blocks[event.index] = _Block(event.kind, prefix, _TEXT_END, detail)
             if len(fields) > 1:
                 block.again = b',"%s":' % fields[1].encode()
+                block.direct = False
             return b""
         tool = self._tools
         self._tools += 1
@@ -148,6 +157,7 @@ class ChatStreamEncoder:
         block = _Block("tool_call", prefix, _ARGUMENTS_END)
         if event.custom:
             block.raw = []
+            block.direct = False
         self._blocks[event.index] = block
         call = {
             "index": tool,
@@ -157,16 +167,14 @@ class ChatStreamEncoder:
         }
         return self._frame(_json.dumpb({"tool_calls": [call]}))
 
-    def _delta(self, event: BlockDelta) -> bytes:
-        block = self._blocks.get(event.index)
-        if block is None or not event.text:
-            return b""
+    def _delta(self, block: _Block, piece: str) -> bytes:
+        """A delta that is not :attr:`_Block.direct`: held, hidden, or written twice."""
         if block.raw is not None:
-            block.raw.append(event.text)
+            block.raw.append(piece)
             return b""
         if not block.prefix:
             return b""  # redacted reasoning has no text
-        text = _json.dumpb(event.text)
+        text = _dumpb(piece)
         if block.again:
             return block.prefix + text + block.again + text + block.suffix
         return block.prefix + text + block.suffix

@@ -31,6 +31,7 @@ from ..._hub.sse import ServerSentEvent
 from ._fields import stop_reason_for, stream_error_fields, sub, usage_from_json
 
 _Events = list[StreamEvent]
+_loads = _json.loads  # bound once: the backend is chosen when _hub.json is imported
 
 
 class _Block:
@@ -65,18 +66,37 @@ class ResponsesStreamDecoder:
     # -- entry points -------------------------------------------------------------------------
 
     def decode(self, event: ServerSentEvent) -> list[StreamEvent]:
+        """One upstream event. A text or arguments delta for a part or item already open, past
+        its first delta (nearly every frame), is answered right here: this runs once per frame,
+        and the handler chain it skips costs several calls and lists. Everything else, and
+        every first delta, goes through the handlers."""
         if self._done:
             return []
         data = event.data
         if data == "[DONE]":
             return []
         try:
-            payload = _json.loads(data)
+            payload = _loads(data)
         except ValueError:
             raise StreamTranslationError(f"upstream sent a frame that is not JSON: {data[:200]!r}") from None
-        if not isinstance(payload, dict):
+        if type(payload) is not dict:  # both parsers make exact dicts
             return []
         kind = payload.get("type") or event.event
+        if kind == "response.output_text.delta":
+            block = self._parts.get((payload.get("output_index", -1), payload.get("content_index", 0)))
+        elif kind == "response.reasoning_summary_text.delta":
+            block = self._items.get(payload.get("output_index", -1))
+        elif kind == "response.function_call_arguments.delta":
+            block = self._items.get(payload.get("output_index", -1))
+            if block is not None and block.kind != "tool_call":
+                block = None
+        else:
+            block = None
+        # part_text: this block's current part has had a delta, so no separator is owed (see _text).
+        if block is not None and block.part_text and block.index in self._open:
+            text = payload.get("delta")
+            if text and type(text) is str:
+                return [BlockDelta(block.index, text)]
         handler = _HANDLERS.get(kind)
         if handler is None:
             return []  # annotations, hosted-tool progress, keep-alives: nothing canonical

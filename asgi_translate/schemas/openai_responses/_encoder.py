@@ -58,7 +58,7 @@ Out = bytes | Pieces
 class _Block:
     """Where one canonical block lives in the output: its item, indexes and text so far."""
 
-    __slots__ = ("kind", "item", "output_index", "content_index", "text", "prefix", "part", "mode")
+    __slots__ = ("kind", "item", "output_index", "content_index", "text", "prefix", "part", "mode", "direct")
 
     def __init__(self, kind: str, item: dict[str, Any], output_index: int, content_index: int = 0) -> None:
         self.kind = kind
@@ -71,6 +71,9 @@ class _Block:
         self.prefix = b""  # pre-built start of this block's delta frame, up to the delta value
         self.part: dict[str, Any] | None = None  # the message content part, or the open summary part
         self.mode = ""  # tool calls: "function" | "custom" (raw input) | "unwrap" (held JSON) | "search" (held)
+        #: A delta goes out as ``prefix`` + its text and nothing else: not held (``unwrap``,
+        #: ``search``) and not a reasoning block still waiting for its summary part.
+        self.direct = False
 
 
 class ResponsesStreamEncoder:
@@ -100,8 +103,20 @@ class ResponsesStreamEncoder:
         if self._done:
             return b""
         kind = type(event)
-        if kind is BlockDelta:
-            return self._delta(event)  # type: ignore[arg-type]
+        if kind is BlockDelta:  # most frames: the direct case of _delta, inline (a call costs more)
+            block = self._blocks.get(event.index)  # type: ignore[union-attr]
+            text: str = event.text  # type: ignore[union-attr]
+            if block is None or not text:
+                return b""
+            if not block.direct:
+                return self._delta(block, text)
+            try:
+                block.text += text.encode()
+            except UnicodeEncodeError:  # a lone surrogate (the stdlib parser lets "\ud800" through)
+                block.text += text.encode("utf-8", "surrogatepass")
+            sequence = self._seq
+            self._seq = sequence + 1
+            return b'%b%b,"sequence_number":%d}\n\n' % (block.prefix, dumpb(text), sequence)
         if kind is BlockStart:
             return self._ensure_started() + self._block_start(event)  # type: ignore[arg-type]
         if kind is BlockStop:
@@ -231,6 +246,7 @@ class ResponsesStreamEncoder:
         output_index = self._message_index
         block = _Block(event.kind, message, output_index, len(message["content"]))
         block.part = text_content(event.kind, "")
+        block.direct = True
         message["content"].append(block.part)
         fields = {"item_id": message["id"], "output_index": output_index, "content_index": block.content_index}
         if event.kind == "text":
@@ -270,17 +286,16 @@ class ResponsesStreamEncoder:
         self._output.append(item)
         block = _Block("tool_call", item, output_index)
         block.mode = mode
+        block.direct = mode == "function" or mode == "custom"
         block.prefix = self._delta_prefix(event_type, {"item_id": item["id"], "output_index": output_index})
         self._blocks[event.index] = block
         return self._item_added(dict(item), output_index)
 
     # -- deltas -------------------------------------------------------------------------------
 
-    def _delta(self, event: BlockDelta) -> Out:
-        block = self._blocks.get(event.index)
-        if block is None or not event.text:
-            return b""
-        block.text += event.text.encode("utf-8", "surrogatepass")
+    def _delta(self, block: _Block, text: str) -> Out:
+        """A delta :meth:`encode` does not send directly: held, or the first of a summary."""
+        block.text += text.encode("utf-8", "surrogatepass")
         if block.mode == "unwrap" or block.mode == "search":
             return b""  # sent whole at the end, once the JSON wrapper can be removed (or parsed)
         out: Out = b""
@@ -288,10 +303,11 @@ class ResponsesStreamEncoder:
             out = self._open_summary(block)
         sequence = self._seq
         self._seq = sequence + 1
-        return out + b'%b%b,"sequence_number":%d}\n\n' % (block.prefix, dumpb(event.text), sequence)
+        return out + b'%b%b,"sequence_number":%d}\n\n' % (block.prefix, dumpb(text), sequence)
 
     def _open_summary(self, block: _Block) -> Out:
         block.part = {"type": "summary_text", "text": ""}
+        block.direct = True
         return self._emit(
             {
                 "type": "response.reasoning_summary_part.added",
