@@ -137,12 +137,19 @@ def _pieces(segments: list[bytes | str]) -> Iterator[bytes]:
 _SLICE = 256 * 1024
 
 
+#: What a decoder's optional ``decode_data`` answers (see :class:`StreamDecoder`).
+DataEvents = list[StreamEvent] | tuple[int, str]
+
+
 class StreamDecoder(Protocol):
     """Upstream SSE events in, canonical events out; one instance per request.
 
-    A decoder may also offer ``decode_data(data: bytes, event: str) -> list[StreamEvent]``: the
+    A decoder may also offer ``decode_data(data: bytes, event: str) -> DataEvents``: the
     same as ``decode`` for an event whose data is ``data`` (raw UTF-8 bytes, possibly invalid,
-    which ``decode`` would have seen decoded with errors replaced) and whose type is ``event``.
+    which ``decode`` would have seen decoded with errors replaced) and whose type is ``event``;
+    it may answer ``(index, text)`` for ``[BlockDelta(index, text)]``, the event of nine frames
+    in ten, which then costs neither the object nor the list (an encoder's optional
+    ``encode_delta(index, text)`` writes it, else it is built for ``encode``).
     :class:`StreamTranslator` prefers it for chunks that hold exactly one ``data:`` line (see
     :meth:`SSEDecoder.data_only`), so the JSON parser reads the bytes as they came. It is looked
     up once per stream with ``getattr`` and may be ``None``; it is not part of this protocol, so
@@ -171,14 +178,15 @@ class StreamTranslator:
     """Translate a stream chunk by chunk. Never raises: a translation bug ends the client's
     stream with its schema's failure event instead of a hung or truncated stream."""
 
-    __slots__ = ("_sse", "_decoder", "_encoder", "_decode_data", "done", "frames_in", "error")
+    __slots__ = ("_sse", "_decoder", "_encoder", "_decode_data", "_encode_delta", "done", "frames_in", "error")
 
     def __init__(self, decoder: StreamDecoder, encoder: StreamEncoder) -> None:
         self._sse = SSEDecoder()
         self._decoder = decoder
         self._encoder = encoder
         #: The decoder's optional bytes lane (see :class:`StreamDecoder`), or None.
-        self._decode_data: Callable[[bytes, str], list[StreamEvent]] | None = getattr(decoder, "decode_data", None)
+        self._decode_data: Callable[[bytes, str], DataEvents] | None = getattr(decoder, "decode_data", None)
+        self._encode_delta: Callable[[int, str], bytes | Pieces] = getattr(encoder, "encode_delta", self._delta)
         #: True once the client's terminator (or failure event) was written.
         self.done = False
         self.frames_in = 0
@@ -202,6 +210,9 @@ class StreamTranslator:
                 if 10 not in data and 13 not in data:
                     self.frames_in += 1
                     canonicals = decode_data(data, "")
+                    if type(canonicals) is tuple:  # a BlockDelta not built: never a terminator
+                        return self._encode_delta(canonicals[0], canonicals[1])
+                    assert type(canonicals) is list
                     if len(canonicals) == 1:
                         canonical = canonicals[0]
                         out = self._encoder.encode(canonical)
@@ -232,6 +243,10 @@ class StreamTranslator:
             return b"".join(parts)  # type: ignore[arg-type]
         except TypeError:  # one of them is Pieces
             return Pieces(list(parts))
+
+    def _delta(self, index: int, text: str) -> bytes | Pieces:
+        """``encode_delta`` for an encoder without one."""
+        return self._encoder.encode(BlockDelta(index, text))
 
     def _encode_some(self, events: list[StreamEvent], parts: list[bytes | Pieces]) -> bytes | Pieces:
         """Encode ``events`` into ``parts`` (the caller's, so that what was encoded before a

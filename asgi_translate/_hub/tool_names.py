@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 
 from .canonical import BlockStart, Request, Response, StreamEvent, ToolCallPart
-from .pipeline import StreamDecoder
+from .pipeline import DataEvents, StreamDecoder
 from .routes import SchemaName
 from .sse import ServerSentEvent
 
@@ -75,20 +75,21 @@ class NamesBack:
     def __init__(self, decoder: StreamDecoder, back: dict[str, str]) -> None:
         self._decoder = decoder
         self._back = back
-        self._decode_data: Callable[[bytes, str], list[StreamEvent]] | None = getattr(decoder, "decode_data", None)
+        self._decode_data: Callable[[bytes, str], DataEvents] | None = getattr(decoder, "decode_data", None)
 
     def decode(self, event: ServerSentEvent) -> list[StreamEvent]:
         return self._rename(self._decoder.decode(event))
 
     @property
-    def decode_data(self) -> Callable[[bytes, str], list[StreamEvent]] | None:
+    def decode_data(self) -> Callable[[bytes, str], DataEvents] | None:
         """The wrapped decoder's bytes lane, renamed too, when it has one (see
         :class:`~asgi_translate._hub.pipeline.StreamDecoder`): a renamed stream stays as fast."""
         return None if self._decode_data is None else self._renamed_data
 
-    def _renamed_data(self, data: bytes, event: str) -> list[StreamEvent]:
+    def _renamed_data(self, data: bytes, event: str) -> DataEvents:
         assert self._decode_data is not None
-        return self._rename(self._decode_data(data, event))
+        events = self._decode_data(data, event)
+        return events if type(events) is tuple else self._rename(events)  # type: ignore[arg-type]
 
     def flush(self) -> list[StreamEvent]:
         return self._rename(self._decoder.flush())

@@ -15,7 +15,7 @@ from conftest import make_context
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asgi_translate._hub.canonical import BlockDelta, BlockStart, Message, Request, TextPart, Tool
+from asgi_translate._hub.canonical import BlockDelta, BlockStart, BlockStop, Message, Request, TextPart, Tool
 from asgi_translate._hub.pipeline import StreamTranslator, as_bytes
 from asgi_translate._hub.routes import SchemaName
 from asgi_translate._hub.sse import ServerSentEvent, SSEDecoder
@@ -175,12 +175,15 @@ def test_names_back_offers_the_lane_only_when_its_decoder_does() -> None:
     assert [(s.kind, s.name) for s in starts] == [("tool_call", "client f")]
     more = b'{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}}]}'
     assert wrapped.decode_data(more, "") == [BlockDelta(0, "{}")]
+    text = b'{"id":"c","choices":[{"index":0,"delta":{"content":"%s"}}]}'
+    assert wrapped.decode_data(text % b"a", "") == [BlockStart(1, "text"), BlockDelta(1, "a")]
+    assert wrapped.decode_data(text % b"b", "") == (1, "b")  # BlockDelta(1, "b"), not built
 
 
 def test_the_messages_encoders_delta_shortcut_stops_with_the_stream() -> None:
     """Deltas for the open text block are written by a shortcut that must close with the block
     and with the stream (after an error the block is still open on the wire)."""
-    from asgi_translate._hub.canonical import BlockStop, MessageStart, StreamError
+    from asgi_translate._hub.canonical import MessageStart, StreamError
 
     encoder = get_codec("messages").encoder(make_context(Request(model="m", messages=[])))
     encoder.encode(MessageStart("msg_1", "m"))

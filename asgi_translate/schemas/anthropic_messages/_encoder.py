@@ -91,6 +91,12 @@ class MessagesStreamEncoder:
         assert isinstance(event, StreamError)
         return self._error(event)
 
+    def encode_delta(self, index: int, text: str) -> bytes:
+        """``encode(BlockDelta(index, text))`` without the object (the translator's lane)."""
+        if index == self._plain:
+            return self._prefix + _dumpb(text) + _DELTA_END
+        return self.encode(BlockDelta(index, text))
+
     def _message_start(self, event: MessageStart | None) -> bytes:
         self._started = True
         usage = event.usage if event is not None else None

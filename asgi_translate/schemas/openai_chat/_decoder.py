@@ -28,6 +28,7 @@ from ..._hub.canonical import (
 )
 from ..._hub.context import Context
 from ..._hub.errors import type_from_openai
+from ..._hub.pipeline import DataEvents
 from ..._hub.sse import ServerSentEvent
 from ._fields import stop_reason, usage_from_chat
 
@@ -95,19 +96,18 @@ class ChatStreamDecoder:
             return self._fail(StreamError("api_error", f"upstream sent a chunk that is not JSON: {data[:200]!r}", 502))
         return self._chunk(chunk, event.event)
 
-    def decode_data(self, data: bytes, event: str) -> list[StreamEvent]:
+    def decode_data(self, data: bytes, event: str) -> DataEvents:
         """:meth:`decode` for an event given as its raw data bytes (the translator's lane for
         one-line frames): orjson parses the bytes as they came, with no text decode first.
         Bytes it refuses (not JSON, or not UTF-8, which ``decode`` sees with U+FFFD in place)
-        go through :meth:`decode`, so the answer and any error message are the same."""
+        go through :meth:`decode`, so the answer and any error message are the same. A text
+        delta is answered as ``(index, text)`` (see :class:`~asgi_translate._hub.pipeline.StreamDecoder`)."""
         if self._done:
             return []
         if data == b"[DONE]":
             return self._end()
-        if _loads_bytes is None:
-            return self.decode(ServerSentEvent(data.decode("utf-8", "replace"), event))
         try:
-            chunk = _loads_bytes(data)
+            chunk = _json.loads(data.decode("utf-8", "replace")) if _loads_bytes is None else _loads_bytes(data)
         except ValueError:
             return self.decode(ServerSentEvent(data.decode("utf-8", "replace"), event))
         if self._started and type(chunk) is dict and event == "":
@@ -128,7 +128,7 @@ class ChatStreamDecoder:
                         else:
                             kind = None
                         if kind is not None and self._kind == kind and type(text) is str and text:
-                            return [BlockDelta(self._index, text)]
+                            return (self._index, text)  # BlockDelta(self._index, text), unbuilt
         return self._chunk(chunk, event)
 
     def _chunk(self, chunk: Any, event: str) -> list[StreamEvent]:
