@@ -185,13 +185,18 @@ def note_upstream_losses(request: Request, client: SchemaName, upstream: SchemaN
             _add(losses, f"reasoning effort coerced to a thinking budget of {body['thinking']['budget_tokens']}")
     if upstream != "chat":
         return
-    if any(tool.custom and tool.format is not None for tool in request.tools):
-        _add(losses, "custom tool format (grammar) dropped")
+    # Plain loops: run for every request toward chat, where generators cost more than the checks.
+    for tool in request.tools:
+        if tool.custom and tool.format is not None:
+            _add(losses, "custom tool format (grammar) dropped")
+            break
     if request.metadata:
         _add(losses, "metadata dropped")
-    parts = (part for message in request.messages for part in message.content)
-    if any(isinstance(part, ToolResultPart) and part.is_error for part in parts):
-        _add(losses, "tool_result.is_error dropped")
+    for message in request.messages:
+        for part in message.content:
+            if type(part) is ToolResultPart and part.is_error:
+                _add(losses, "tool_result.is_error dropped")
+                return
 
 
 def _add(losses: list[str], note: str) -> None:

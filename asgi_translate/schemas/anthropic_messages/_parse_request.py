@@ -198,6 +198,8 @@ def _parse_stop(value: Any) -> list[str]:
 
 
 def _parse_sampling(body: dict[str, Any], request: Request) -> None:
+    if "temperature" not in body and "top_p" not in body and "top_k" not in body:  # most requests
+        return
     request.temperature = _optional(body, "temperature", (int, float), "temperature")
     request.top_p = _optional(body, "top_p", (int, float), "top_p")
     for key in ("temperature", "top_p"):  # Anthropic's range for both: 0 to 1
