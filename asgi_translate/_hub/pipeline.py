@@ -193,7 +193,7 @@ class StreamTranslator:
         #: The failure the client's stream ended with (upstream error, cut stream, our bug), if any.
         self.error: StreamError | None = None
 
-    def feed(self, chunk: bytes) -> bytes | Pieces:
+    def feed(self, chunk: bytes) -> bytes | Pieces:  # noqa: C901 - the lanes are inlined: once per frame
         """One loop per chunk: each canonical event is encoded as soon as it is decoded.
 
         A chunk that is one ``data:`` line goes to the decoder's bytes lane when it has one
@@ -222,6 +222,10 @@ class StreamTranslator:
                             self.error = canonical if type(canonical) is StreamError else None
                         return out
                     return self._encode_some(canonicals, parts)
+                if 13 not in data:  # several events: what a proxied upstream's reads carry
+                    lines = self._data_lines(chunk, parts)
+                    if lines is not None:
+                        return lines
             events = self._sse.decode(chunk)
             self.frames_in += len(events)
             decode = self._decoder.decode
@@ -243,6 +247,34 @@ class StreamTranslator:
             return b"".join(parts)  # type: ignore[arg-type]
         except TypeError:  # one of them is Pieces
             return Pieces(list(parts))
+
+    def _data_lines(self, chunk: bytes, parts: list[bytes | Pieces]) -> bytes | Pieces | None:
+        """The lane for a chunk of several whole events, each one ``data:`` line: a remote
+        upstream's reads carry a few frames each. ``None`` (nothing consumed) when any event has
+        another shape; the caller then gives the whole chunk to the SSE decoder."""
+        pieces = chunk[:-2].split(b"\n\n")
+        for piece in pieces:
+            if piece[:6] != b"data: " or 10 in piece:
+                return None
+        decode_data = self._decode_data
+        assert decode_data is not None
+        encode = self._encoder.encode
+        encode_delta = self._encode_delta
+        self.frames_in += len(pieces)  # as the SSE decoder counts: the events after a terminator too
+        for piece in pieces:
+            canonicals = decode_data(piece[6:], "")
+            if type(canonicals) is tuple:  # a text delta: never a terminator
+                parts.append(encode_delta(canonicals[0], canonicals[1]))
+                continue
+            assert type(canonicals) is list
+            for canonical in canonicals:
+                parts.append(encode(canonical))
+                kind = type(canonical)
+                if kind is Finish or kind is StreamError:
+                    self.done = True
+                    self.error = canonical if type(canonical) is StreamError else None
+                    return join(parts)
+        return join(parts)
 
     def _delta(self, index: int, text: str) -> bytes | Pieces:
         """``encode_delta`` for an encoder without one."""

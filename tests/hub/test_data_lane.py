@@ -123,6 +123,28 @@ def test_a_whole_stream_frame_by_frame_takes_the_lane_and_matches(client: Schema
     assert fast.done and fast.error is None
 
 
+@pytest.mark.parametrize("client", ["messages", "responses", "chat"])
+def test_chunks_of_several_whole_frames_take_the_lane_and_match(client: SchemaName) -> None:
+    """A remote upstream's reads carry a few frames each: after the first chunk, chunks of three
+    one-line events go through the lane (the SSE decoder is never asked), with the same bytes,
+    count and end as the general path; a chunk with another shape among them falls back whole."""
+    frames = [FRAMES[i] for i in (0, 1, 2, 3, 4, 5, 7, 8, 9, 11, 12)] + [b"data: [DONE]\n\n"]
+    chunks = [frames[0]] + [b"".join(frames[i : i + 3]) for i in range(1, len(frames), 3)]
+    chunks.insert(2, b": keep-alive\n\n" + FRAMES[3])  # a comment: the general path
+    fast, slow = translator(client, lane=True), translator(client, lane=False)
+    seen: list[bytes] = []
+
+    class Spy(SSEDecoder):
+        def decode(self, chunk: bytes) -> list[ServerSentEvent]:
+            seen.append(chunk)
+            return super().decode(chunk)
+
+    fast._sse = Spy()  # before the first chunk: a fresh decoder, as the translator made
+    assert run(fast, chunks) == run(slow, chunks)
+    assert seen == [chunks[0], chunks[2]]
+    assert fast.frames_in == len(frames) + 1 and fast.done and fast.error is None  # a comment is no event
+
+
 def test_data_only_takes_exactly_one_data_line_at_a_boundary() -> None:
     sse = SSEDecoder()
     assert sse.data_only(b'data: {"a":1}\n\n') is None  # the stream's start (a BOM may open it)
