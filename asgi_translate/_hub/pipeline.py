@@ -221,7 +221,8 @@ class StreamTranslator:
                             self.done = True
                             self.error = canonical if type(canonical) is StreamError else None
                         return out
-                    return self._encode_some(canonicals, parts)
+                    self._encode_into(canonicals, parts)
+                    return join(parts)
                 if 13 not in data:  # several events: what a proxied upstream's reads carry
                     lines = self._data_lines(chunk, parts)
                     if lines is not None:
@@ -229,16 +230,9 @@ class StreamTranslator:
             events = self._sse.decode(chunk)
             self.frames_in += len(events)
             decode = self._decoder.decode
-            encode = self._encoder.encode
-            append = parts.append
             for event in events:
-                for canonical in decode(event):
-                    append(encode(canonical))
-                    kind = type(canonical)
-                    if kind is Finish or kind is StreamError:
-                        self.done = True
-                        self.error = canonical if type(canonical) is StreamError else None
-                        return join(parts)
+                if self._encode_into(decode(event), parts):
+                    return join(parts)
         except Exception:  # a bug of ours must not leave the client hanging
             logger.exception("asgi_translate: failed to translate a stream frame")
             # What the encoder already wrote goes out first, so the failure follows what it closes.
@@ -258,7 +252,6 @@ class StreamTranslator:
                 return None
         decode_data = self._decode_data
         assert decode_data is not None
-        encode = self._encoder.encode
         encode_delta = self._encode_delta
         self.frames_in += len(pieces)  # as the SSE decoder counts: the events after a terminator too
         for piece in pieces:
@@ -267,22 +260,18 @@ class StreamTranslator:
                 parts.append(encode_delta(canonicals[0], canonicals[1]))
                 continue
             assert type(canonicals) is list
-            for canonical in canonicals:
-                parts.append(encode(canonical))
-                kind = type(canonical)
-                if kind is Finish or kind is StreamError:
-                    self.done = True
-                    self.error = canonical if type(canonical) is StreamError else None
-                    return join(parts)
+            if self._encode_into(canonicals, parts):
+                break
         return join(parts)
 
     def _delta(self, index: int, text: str) -> bytes | Pieces:
         """``encode_delta`` for an encoder without one."""
         return self._encoder.encode(BlockDelta(index, text))
 
-    def _encode_some(self, events: list[StreamEvent], parts: list[bytes | Pieces]) -> bytes | Pieces:
+    def _encode_into(self, events: list[StreamEvent], parts: list[bytes | Pieces]) -> bool:
         """Encode ``events`` into ``parts`` (the caller's, so that what was encoded before a
-        failure still goes out before it), up to a terminator."""
+        failure still goes out before it) up to a terminator; True once it is written, and the
+        stream is done. Every path but the one-event lane (inlined in :meth:`feed`) ends here."""
         encode = self._encoder.encode
         for canonical in events:
             parts.append(encode(canonical))
@@ -290,8 +279,8 @@ class StreamTranslator:
             if kind is Finish or kind is StreamError:
                 self.done = True
                 self.error = canonical if type(canonical) is StreamError else None
-                break
-        return join(parts)
+                return True
+        return False
 
     def finish(self) -> bytes | Pieces:
         """The upstream body ended: flush every stage and make sure a terminator was written."""
@@ -331,14 +320,8 @@ class StreamTranslator:
         return out if self.done else out + self.fail(StreamError("api_error", "the answer has no end", 502))
 
     def _encode_all(self, events: list[StreamEvent]) -> bytes | Pieces:
-        encode = self._encoder.encode
         parts: list[bytes | Pieces] = []
-        for event in events:
-            parts.append(encode(event))
-            if type(event) is Finish or type(event) is StreamError:
-                self.done = True
-                self.error = event if type(event) is StreamError else None
-                break
+        self._encode_into(events, parts)
         return join(parts)
 
 
