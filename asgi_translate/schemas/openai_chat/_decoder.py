@@ -94,6 +94,10 @@ class ChatStreamDecoder:
             chunk = _json.loads(data)
         except ValueError:
             return self._fail(StreamError("api_error", f"upstream sent a chunk that is not JSON: {data[:200]!r}", 502))
+        if self._started and type(chunk) is dict and event.event != "error":
+            text = self._more_text(chunk)
+            if text is not None:
+                return [BlockDelta(self._index, text)]
         return self._chunk(chunk, event.event)
 
     def decode_data(self, data: bytes, event: str) -> DataEvents:
@@ -111,44 +115,19 @@ class ChatStreamDecoder:
         except ValueError:
             return self.decode(ServerSentEvent(data.decode("utf-8", "replace"), event))
         if self._started and type(chunk) is dict and event == "":
-            # Nine chunks in ten (see _chunk), checked here too so they make one call, not two.
-            choices = chunk.get("choices")
-            if type(choices) is list and len(choices) == 1 and chunk.get("usage") is None and not chunk.get("error"):
-                choice = choices[0]
-                if type(choice) is dict and choice.get("index", 0) == 0 and not choice.get("finish_reason"):
-                    delta = choice.get("delta")
-                    if type(delta) is dict and "x_groq" not in chunk:
-                        size = len(delta)
-                        if size == 1:
-                            text = delta.get("content")
-                            kind = "text"
-                        elif size == 2 and "content" in delta and delta["content"] is None:
-                            text = delta.get("reasoning_content")
-                            kind = "reasoning"
-                        else:
-                            kind = None
-                        if kind is not None and self._kind == kind and type(text) is str and text:
-                            return (self._index, text)  # BlockDelta(self._index, text), unbuilt
+            text = self._more_text(chunk)
+            if text is not None:
+                return (self._index, text)  # BlockDelta(self._index, text), unbuilt
         return self._chunk(chunk, event)
 
     def _chunk(self, chunk: Any, event: str) -> list[StreamEvent]:
-        """One parsed chunk (``event``: its SSE event type)."""
+        """One parsed chunk (``event``: its SSE event type) that missed :meth:`_more_text`."""
         if not isinstance(chunk, dict):
             return self._fail(StreamError("api_error", "upstream sent a chunk that is not a JSON object", 502))
         error = chunk.get("error")
         if error or event == "error":
             return self._fail(_stream_error(error if isinstance(error, dict) else chunk))
         choices = chunk.get("choices")
-        if self._started and type(choices) is list and len(choices) == 1 and chunk.get("usage") is None:
-            # Nine chunks in ten: one choice whose delta adds text to the open block (_more_text),
-            # no usage (nor Groq's x_groq one): the general path below, minus what it would skip.
-            choice = choices[0]
-            if type(choice) is dict and choice.get("index", 0) == 0 and not choice.get("finish_reason"):
-                delta = choice.get("delta")
-                if type(delta) is dict and "x_groq" not in chunk:
-                    fast: list[StreamEvent] = []
-                    if self._more_text(delta, fast):
-                        return fast
         out: list[StreamEvent] = []
         if not self._started:
             # The first chunk's usage (vLLM's continuous_usage_stats: the prompt count) goes in the
@@ -200,8 +179,12 @@ class ChatStreamDecoder:
 
     def _choice(self, choice: dict[str, Any], out: list[StreamEvent]) -> None:
         delta = choice.get("delta")
-        if type(delta) is dict and not choice.get("finish_reason") and self._more_text(delta, out):
-            return
+        if type(delta) is dict and not choice.get("finish_reason"):
+            # The chunk missed _more_text (usage on every chunk, several choices): its delta may not.
+            text = self._delta_text(delta)
+            if text is not None:
+                out.append(BlockDelta(self._index, text))
+                return
         if isinstance(delta, dict):
             self._reasoning(delta, out)
             text = delta.get("content")
@@ -219,10 +202,26 @@ class ChatStreamDecoder:
         if finish and isinstance(finish, str):
             self._finish = finish
 
-    def _more_text(self, delta: dict[str, Any], out: list[StreamEvent]) -> bool:
-        """Fast path for nine chunks in ten: ``{"content": str}`` while a text block is open, or
-        ``{"content": null, "reasoning_content": str}`` while a reasoning block is open. Appends
-        the delta and says True when it applies; anything else takes the general path."""
+    def _more_text(self, chunk: dict[str, Any]) -> str | None:
+        """The fast path for nine chunks in ten, once the stream has started: one choice, no
+        error, no usage (nor Groq's ``x_groq``), no finish_reason, and a delta that only adds text
+        to the open block (:meth:`_delta_text`). Returns that text, or None for the general path
+        (which gives the same events for such a chunk, slower)."""
+        choices = chunk.get("choices")
+        if type(choices) is not list or len(choices) != 1 or chunk.get("usage") is not None or chunk.get("error"):
+            return None
+        choice = choices[0]
+        if type(choice) is not dict or choice.get("index", 0) != 0 or choice.get("finish_reason"):
+            return None
+        delta = choice.get("delta")
+        if type(delta) is not dict or "x_groq" in chunk:
+            return None
+        return self._delta_text(delta)
+
+    def _delta_text(self, delta: dict[str, Any]) -> str | None:
+        """The text of a delta that only adds to the open block, else None: ``{"content": str}``
+        while a text block is open, or ``{"content": null, "reasoning_content": str}`` while a
+        reasoning block is open."""
         size = len(delta)
         if size == 1:
             text = delta.get("content")
@@ -231,11 +230,10 @@ class ChatStreamDecoder:
             text = delta.get("reasoning_content")
             kind = "reasoning"
         else:
-            return False
+            return None
         if self._kind != kind or type(text) is not str or not text:
-            return False
-        out.append(BlockDelta(self._index, text))
-        return True
+            return None
+        return text
 
     def _reasoning(self, delta: dict[str, Any], out: list[StreamEvent]) -> None:
         """``reasoning_content`` (DeepSeek, Qwen, xAI), ``reasoning`` (vLLM, Groq, Ollama) and
