@@ -682,13 +682,7 @@ def main() -> int:
         return 0
     targets = [t.strip().replace("proxy-N", f"proxy-{opts.workers}") for t in opts.targets.split(",") if t.strip()]
     levels = [int(c) for c in opts.concurrency.split(",")]
-    result: dict[str, Any] = {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "loadavg_before": os.getloadavg(),
-        "rows": [],
-    }
+    result = new_result()
     if opts.inprocess_cost:
         log("in-process cost ...")
         result["inprocess_cost"] = inprocess_cost(repeats=7, streams=300)
@@ -716,11 +710,29 @@ def main() -> int:
                 log(f"  {row['streams_per_s']:.0f} streams/s, cpu/stream {row.get('cpu_us_per_stream')}")
     finally:
         stop(upstream)
-    result["loadavg_after"] = os.getloadavg()
-    Path(opts.out).parent.mkdir(exist_ok=True)
-    Path(opts.out).write_text(json.dumps(result, indent=1))
-    print(render(result))
+    save_result(result, opts.out, render)
     return 0
+
+
+def new_result() -> dict[str, Any]:
+    """A run's record before its rows: when, where, the command, the load average (here and in
+    scaling.py, so that every saved run says what it ran on)."""
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "cpus": os.cpu_count() or 1,
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "loadavg_before": os.getloadavg(),
+        "rows": [],
+    }
+
+
+def save_result(result: dict[str, Any], out: str, render: Callable[[dict[str, Any]], str]) -> None:
+    """Close the record (the load average after), write it to ``out`` and print its table."""
+    result["loadavg_after"] = os.getloadavg()
+    Path(out).parent.mkdir(exist_ok=True)
+    Path(out).write_text(json.dumps(result, indent=1))
+    print(render(result))
 
 
 if __name__ == "__main__":

@@ -29,10 +29,8 @@ libnginx-mod-http-echo wrk``); everything listens on 127.0.0.1 and every run is 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -46,7 +44,17 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 import workload  # noqa: E402
-from capacity import FRAMES, MESSAGES_PATH, launch, stop, tree_cpu_by_pid, tree_cpu_seconds  # noqa: E402
+from capacity import (  # noqa: E402
+    FRAMES,
+    MESSAGES_PATH,
+    launch,
+    log,
+    new_result,
+    save_result,
+    stop,
+    tree_cpu_by_pid,
+    tree_cpu_seconds,
+)
 from e2e import free_port, wait_ready  # noqa: E402
 
 ECHO_MODULE = Path("/usr/share/nginx/modules/ngx_http_echo_module.so")
@@ -78,10 +86,6 @@ function done(summary, latency, requests)
     summary.requests, failed, g, b, summary.duration))
 end
 """
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def _nginx_string(raw: bytes) -> str:
@@ -229,14 +233,7 @@ def main() -> int:
         log(f"needs nginx with the echo module and wrk: apt-get install nginx-light libnginx-mod-http-echo wrk "
             f"(missing: {', '.join(missing) or ECHO_MODULE})")  # fmt: skip
         return 2
-    result: dict[str, Any] = {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "cpus": os.cpu_count() or 1,
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "loadavg_before": os.getloadavg(),
-        "rows": [],
-    }
+    result = new_result()
     with tempfile.TemporaryDirectory(prefix="scaling-") as tmp:
         folder = Path(tmp)
         upstream_port = free_port()
@@ -258,10 +255,7 @@ def main() -> int:
                 time.sleep(0.5)
         finally:
             stop(nginx)
-    result["loadavg_after"] = os.getloadavg()
-    Path(opts.out).parent.mkdir(exist_ok=True)
-    Path(opts.out).write_text(json.dumps(result, indent=1))
-    print(render(result))
+    save_result(result, opts.out, render)
     return 0
 
 
