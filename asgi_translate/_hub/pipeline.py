@@ -205,7 +205,13 @@ class StreamTranslator:
         parts: list[bytes | Pieces] = []
         try:
             decode_data = self._decode_data
-            if decode_data is not None and self._sse.lane and chunk[:6] == b"data: " and chunk[-1] == 10 == chunk[-2]:
+            sse = self._sse
+            if (
+                decode_data is not None
+                and chunk[:6] == b"data: "
+                and chunk[-1] == 10 == chunk[-2]
+                and (sse.lane or sse.open_lane())
+            ):
                 data = chunk[6:-2]
                 if 10 not in data and 13 not in data:
                     self.frames_in += 1

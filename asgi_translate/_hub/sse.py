@@ -80,6 +80,16 @@ class SSEDecoder:
         self.lane = self._boundary and not self._at_start
         return events
 
+    def open_lane(self) -> bool:
+        """:attr:`lane`, set first when nothing has been read yet: asked only of a chunk that opens
+        with ``data: `` (so no byte order mark to skip), for which the stream's start is a
+        boundary like any other. A remote upstream's first read under load often holds the whole
+        stream, which would otherwise miss the lane entirely."""
+        if self._at_start:
+            self._at_start = False
+            self.lane = True
+        return self.lane
+
     def data_only(self, chunk: bytes) -> bytes | None:
         """The data of ``chunk`` as raw bytes when the chunk is exactly one ``data: ...`` line and
         its blank line, arriving when :attr:`lane` is set; else ``None``, and nothing is consumed
@@ -93,7 +103,7 @@ class SSEDecoder:
         """
         # NOTE: ``13 not in data``, never ``b"\r" not in data``: bytes.__contains__ tries an int
         # first, and a bytes argument costs it a raised and cleared TypeError (5x slower).
-        if self.lane and chunk[:6] == b"data: " and chunk[-1] == 10 and chunk[-2] == 10:
+        if chunk[:6] == b"data: " and chunk[-1] == 10 and chunk[-2] == 10 and (self.lane or self.open_lane()):
             data = chunk[6:-2]
             if 10 not in data and 13 not in data:
                 return data

@@ -119,14 +119,42 @@ def test_a_whole_stream_frame_by_frame_takes_the_lane_and_matches(client: Schema
 
     fast._decode_data = spy  # type: ignore[assignment]
     assert run(fast, frames) == run(slow, frames)
-    assert len(calls) == len(frames) - 1  # all but the first: the stream's start goes the long way
+    assert len(calls) == len(frames)  # the stream's start too: a chunk opening "data: " has no BOM
     assert fast.done and fast.error is None
+
+
+class _Spy(SSEDecoder):
+    """An SSE decoder that records the chunks given to it (the ones that missed the lane)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[bytes] = []
+
+    def decode(self, chunk: bytes) -> list[ServerSentEvent]:
+        self.seen.append(chunk)
+        return super().decode(chunk)
+
+
+@pytest.mark.parametrize("client", ["messages", "responses", "chat"])
+def test_a_whole_stream_in_its_first_read_takes_the_lane(client: SchemaName) -> None:
+    """What a remote upstream's first read holds under load: every frame at once. It goes through
+    the lane like any later chunk; one that opens with a BOM goes the long way (which skips it)."""
+    frames = [FRAMES[i] for i in (0, 1, 2, 3, 4, 5, 7, 8, 9, 11, 12)] + [b"data: [DONE]\n\n"]
+    for first, lane_taken in [(b"".join(frames), True), (b"\xef\xbb\xbf" + b"".join(frames), False)]:
+        fast, slow = translator(client, lane=True), translator(client, lane=False)
+        spy = _Spy()
+        fast._sse = spy
+        assert run(fast, [first]) == run(slow, [first])
+        frame_by_frame = run(translator(client, lane=False), frames)[0]
+        assert b"".join(run(translator(client, lane=True), [first])[0]) == b"".join(frame_by_frame)
+        assert spy.seen == ([] if lane_taken else [first])
+        assert fast.frames_in == len(frames) and fast.done and fast.error is None
 
 
 @pytest.mark.parametrize("client", ["messages", "responses", "chat"])
 def test_chunks_of_several_whole_frames_take_the_lane_and_match(client: SchemaName) -> None:
-    """A remote upstream's reads carry a few frames each: after the first chunk, chunks of three
-    one-line events go through the lane (the SSE decoder is never asked), with the same bytes,
+    """A remote upstream's reads carry a few frames each: chunks of three one-line events go
+    through the lane (the SSE decoder is never asked), with the same bytes,
     count and end as the general path; a chunk with another shape among them falls back whole."""
     frames = [FRAMES[i] for i in (0, 1, 2, 3, 4, 5, 7, 8, 9, 11, 12)] + [b"data: [DONE]\n\n"]
     chunks = [frames[0]] + [b"".join(frames[i : i + 3]) for i in range(1, len(frames), 3)]
@@ -141,13 +169,13 @@ def test_chunks_of_several_whole_frames_take_the_lane_and_match(client: SchemaNa
 
     fast._sse = Spy()  # before the first chunk: a fresh decoder, as the translator made
     assert run(fast, chunks) == run(slow, chunks)
-    assert seen == [chunks[0], chunks[2]]
+    assert seen == [chunks[2]]
     assert fast.frames_in == len(frames) + 1 and fast.done and fast.error is None  # a comment is no event
 
 
 def test_data_only_takes_exactly_one_data_line_at_a_boundary() -> None:
     sse = SSEDecoder()
-    assert sse.data_only(b'data: {"a":1}\n\n') is None  # the stream's start (a BOM may open it)
+    assert sse.data_only(b'data: {"a":1}\n\n') == b'{"a":1}'  # the stream's start: "data: " is no BOM
     assert sse.decode(b'data: {"a":1}\n\n') == [ServerSentEvent('{"a":1}')]
     assert sse.data_only(b'data: {"a":1}\n\n') == b'{"a":1}'
     assert sse.data_only(b"data: \n\n") == b""
