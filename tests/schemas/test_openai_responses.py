@@ -479,6 +479,16 @@ def test_render_response_items_and_status() -> None:
     assert parsed.output_text == "Hello"
 
 
+def test_a_null_tool_choice_is_echoed_as_the_default_it_means() -> None:
+    """``"tool_choice": null`` is accepted as absent; the Response then says ``auto``, never null
+    (the spec's Response.tool_choice has no null form)."""
+    response = Response(id="r", model="m", content=[TextPart("x")], stop_reason="end_turn")
+    for body in [base(tool_choice=None), base(), base(tool_choice="required", tools=[CUSTOM_TOOL])]:
+        out = render_response(response, ctx_for(body))
+        assert out["tool_choice"] == ("required" if "tools" in body else "auto")
+        assert SDKResponse.model_validate(out).tool_choice == out["tool_choice"]
+
+
 def test_render_response_keeps_resp_ids_and_marks_redacted_reasoning() -> None:
     ctx = ctx_for()
     response = Response("resp_up", "m", [ReasoningPart(signature="DATA", redacted=True)], "content_filter")

@@ -263,7 +263,7 @@ def response_object(
         "store": body.get("store") is not False,
         "temperature": body.get("temperature", 1.0),
         "text": {"format": text.get("format") or {"type": "text"}},
-        "tool_choice": body.get("tool_choice", "auto"),
+        "tool_choice": "auto" if body.get("tool_choice") is None else body["tool_choice"],  # null: the default
         "tools": echoed_tools(body.get("tools")),
         "top_p": body.get("top_p", 1.0),
         "truncation": body.get("truncation", "disabled"),
