@@ -4,17 +4,29 @@ logging that writes only what is asked for (one line per exchange, ``--access-lo
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from servers import free_port, run_command
 
-from asgi_translate.cli import ARGS_ENV, build_parser, check_workers, configure_logging, main, worker_app
+from asgi_translate.cli import (
+    ARGS_ENV,
+    GC_THRESHOLD,
+    build_app,
+    build_parser,
+    check_workers,
+    configure_logging,
+    main,
+    tune_gc,
+    worker_app,
+)
 from asgi_translate.testing import FakeModel
 
 
@@ -33,6 +45,26 @@ def quiet_root() -> Iterator[None]:
     root.handlers, root.level = handlers, level
     for name, old in levels.items():
         logging.getLogger(name).setLevel(old)
+
+
+@pytest.fixture
+def restore_gc() -> Iterator[None]:
+    """tune_gc sets the collector for the whole process: put pytest's back."""
+    threshold = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
+
+
+def test_the_server_process_collects_as_a_server_does(restore_gc: None) -> None:
+    app = build_app(parse("--upstream-url", "http://127.0.0.1:9/v1", "--upstream", "chat"))
+    assert app.remote is not None
+    frozen_before = gc.get_freeze_count()
+    tune_gc(app)
+    assert gc.get_threshold() == GC_THRESHOLD == (50_000, 10, 10)
+    assert gc.get_freeze_count() > frozen_before + 10_000  # the modules and the app, out of every collection
+    assert (app.remote.transport == "aiohttp") == ("aiohttp" in sys.modules)  # imported to be frozen too
+    assert gc.isenabled()  # cycles are still collected
 
 
 def test_one_worker_is_the_default_and_needs_no_store() -> None:
@@ -70,10 +102,13 @@ def test_zero_workers_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> No
     assert "not a positive integer" in capsys.readouterr().err
 
 
-def test_a_worker_builds_its_app_from_the_parents_options(monkeypatch: pytest.MonkeyPatch, quiet_root: None) -> None:
+def test_a_worker_builds_its_app_from_the_parents_options(
+    monkeypatch: pytest.MonkeyPatch, quiet_root: None, restore_gc: None
+) -> None:
     argv = ["--workers", "2", "--response-store", "memory", "--max-tokens-default", "55", "--model-map", "c-*=m"]
     monkeypatch.setenv(ARGS_ENV, json.dumps(argv))
     app = worker_app()
+    assert gc.get_threshold() == GC_THRESHOLD  # each worker process tunes its own collector
     assert isinstance(app.app, FakeModel)
     assert app.max_tokens_for("x") == 55
     assert app.model_map("c-1") == "m"
