@@ -24,6 +24,7 @@ from starlette.types import Message, Receive, Scope, Send
 from .._hub.canonical import MessageStart, Request, Response, StreamError, StreamEvent, Usage, UsageUpdate
 from .._hub.context import Context
 from .._hub.errors import TranslateError
+from .._hub.pipeline import DataEvents
 from .._hub.routes import SchemaName
 from .._hub.sse import ServerSentEvent
 
@@ -109,14 +110,28 @@ async def notify(hook: ExchangeHook, exchange: Exchange) -> None:
 class _UsageTap:
     """A stream decoder wrapper that remembers usage and failures on their way to the encoder."""
 
-    __slots__ = ("_decoder", "_record")
+    __slots__ = ("_decoder", "_record", "_decode_data")
 
     def __init__(self, decoder: StreamDecoder, record: _Record) -> None:
         self._decoder = decoder
         self._record = record
+        self._decode_data: Callable[[bytes, str], DataEvents] | None = getattr(decoder, "decode_data", None)
 
     def decode(self, event: ServerSentEvent) -> list[StreamEvent]:
         return self._record.see(self._decoder.decode(event))
+
+    @property
+    def decode_data(self) -> Callable[[bytes, str], DataEvents] | None:
+        """The wrapped decoder's bytes lane, observed too, when it has one (see
+        :class:`~asgi_translate._hub.pipeline.StreamDecoder`): a stream with an ``on_exchange``
+        hook stays as fast as one without."""
+        return None if self._decode_data is None else self._seen_data
+
+    def _seen_data(self, data: bytes, event: str) -> DataEvents:
+        assert self._decode_data is not None
+        events = self._decode_data(data, event)
+        # A text delta carries no usage and no failure: only lists are looked at.
+        return events if type(events) is tuple else self._record.see(events)  # type: ignore[arg-type]
 
     def flush(self) -> list[StreamEvent]:
         return self._record.see(self._decoder.flush())

@@ -150,8 +150,9 @@ class StreamDecoder(Protocol):
     it may answer ``(index, text)`` for ``[BlockDelta(index, text)]``, the event of nine frames
     in ten, which then costs neither the object nor the list (an encoder's optional
     ``encode_delta(index, text)`` writes it, else it is built for ``encode``).
-    :class:`StreamTranslator` prefers it for chunks that hold exactly one ``data:`` line (see
-    :meth:`SSEDecoder.data_only`), so the JSON parser reads the bytes as they came. It is looked
+    :class:`StreamTranslator` prefers it for chunks of whole events that are each one ``data:``
+    line (see :meth:`SSEDecoder.data_only`) or an ``event:`` line and a ``data:`` line (every
+    Messages and Responses frame), so the JSON parser reads the bytes as they came. It is looked
     up once per stream with ``getattr`` and may be ``None``; it is not part of this protocol, so
     wrappers and decoders without it keep working unchanged.
     """
@@ -199,7 +200,9 @@ class StreamTranslator:
         A chunk that is one ``data:`` line goes to the decoder's bytes lane when it has one
         (:meth:`SSEDecoder.data_only`'s checks, inlined: this runs for every frame, and a call
         costs more than they do); the one canonical event most frames make is encoded and
-        returned as it is, with no list to join."""
+        returned as it is, with no list to join. A chunk that is one ``event:`` line and one
+        ``data:`` line takes the lane too, with its type; it is tested only after the ``data:``
+        shape misses, so a chat frame pays nothing for it."""
         if self.done:
             return b""
         parts: list[bytes | Pieces] = []
@@ -233,6 +236,25 @@ class StreamTranslator:
                     lines = self._data_lines(chunk, parts)
                     if lines is not None:
                         return lines
+            elif (
+                decode_data is not None
+                and chunk[:7] == b"event: "
+                and chunk[-1] == 10 == chunk[-2]
+                and 13 not in chunk
+                and (sse.lane or sse.open_lane())
+            ):  # every Messages and Responses frame: "event: X\ndata: Y\n\n"
+                end = chunk.find(10)
+                if chunk[end + 1 : end + 7] == b"data: " and chunk.find(10, end + 7) == len(chunk) - 2:
+                    self.frames_in += 1
+                    canonicals = decode_data(chunk[end + 7 : -2], chunk[7:end].decode("utf-8", "replace"))
+                    if type(canonicals) is tuple:  # a BlockDelta not built: never a terminator
+                        return self._encode_delta(canonicals[0], canonicals[1])
+                    assert type(canonicals) is list
+                    self._encode_into(canonicals, parts)
+                    return join(parts)
+                lines = self._event_lines(chunk, parts)
+                if lines is not None:
+                    return lines
             events = self._sse.decode(chunk)
             self.frames_in += len(events)
             decode = self._decoder.decode
@@ -262,6 +284,35 @@ class StreamTranslator:
         self.frames_in += len(pieces)  # as the SSE decoder counts: the events after a terminator too
         for piece in pieces:
             canonicals = decode_data(piece[6:], "")
+            if type(canonicals) is tuple:  # a text delta: never a terminator
+                parts.append(encode_delta(canonicals[0], canonicals[1]))
+                continue
+            assert type(canonicals) is list
+            if self._encode_into(canonicals, parts):
+                break
+        return join(parts)
+
+    def _event_lines(self, chunk: bytes, parts: list[bytes | Pieces]) -> bytes | Pieces | None:
+        """:meth:`_data_lines` for a chunk of several whole events, each an ``event:`` line and a
+        ``data:`` line, or a ``data:`` line alone (a Messages or Responses upstream's reads; the
+        caller checked that the chunk opens with ``event: `` and holds no ``\\r``). ``None``
+        (nothing consumed) when any event has another shape; the caller then gives the whole
+        chunk to the SSE decoder."""
+        events: list[tuple[bytes, bytes]] = []
+        for piece in chunk[:-2].split(b"\n\n"):
+            end = piece.find(10)
+            if piece[:7] == b"event: " and piece[end + 1 : end + 7] == b"data: " and piece.find(10, end + 7) == -1:
+                events.append((piece[7:end], piece[end + 7 :]))
+            elif piece[:6] == b"data: " and end == -1:  # a data-only event among them ("data: [DONE]")
+                events.append((b"", piece[6:]))
+            else:
+                return None
+        decode_data = self._decode_data
+        assert decode_data is not None
+        encode_delta = self._encode_delta
+        self.frames_in += len(events)  # as the SSE decoder counts: the events after a terminator too
+        for event, data in events:
+            canonicals = decode_data(data, event.decode("utf-8", "replace"))
             if type(canonicals) is tuple:  # a text delta: never a terminator
                 parts.append(encode_delta(canonicals[0], canonicals[1]))
                 continue

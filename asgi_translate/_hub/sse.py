@@ -82,9 +82,9 @@ class SSEDecoder:
 
     def open_lane(self) -> bool:
         """:attr:`lane`, set first when nothing has been read yet: asked only of a chunk that opens
-        with ``data: `` (so no byte order mark to skip), for which the stream's start is a
-        boundary like any other. A remote upstream's first read under load often holds the whole
-        stream, which would otherwise miss the lane entirely."""
+        with ``data: `` or ``event: `` (so no byte order mark to skip), for which the stream's
+        start is a boundary like any other. A remote upstream's first read under load often holds
+        the whole stream, which would otherwise miss the lane entirely."""
         if self._at_start:
             self._at_start = False
             self.lane = True

@@ -25,6 +25,7 @@ from ..._hub.canonical import (
 )
 from ..._hub.context import Context
 from ..._hub.errors import STATUS_BY_TYPE, StreamTranslationError
+from ..._hub.pipeline import DataEvents
 from ..._hub.sse import ServerSentEvent
 from ._fields import stop_reason_in, usage_in
 
@@ -39,6 +40,11 @@ _KINDS: dict[str, BlockKind] = {
 _DELTA_FIELDS = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
 _SKIPPED = -1
 _loads = _json.loads  # bound once: the backend is chosen when _hub.json is imported
+#: The parser for frames given as bytes (:meth:`MessagesStreamDecoder.decode_data`): orjson
+#: reads UTF-8 bytes directly and refuses invalid ones. The stdlib's ``json.loads`` guesses an
+#: encoding for bytes (UTF-16 on NUL bytes, a BOM skipped) where text would be refused, so with
+#: it the bytes are decoded first, as ``decode`` sees them.
+_loads_bytes = _json.loads if _json.BACKEND == "orjson" else None
 
 
 class MessagesStreamDecoder:
@@ -110,6 +116,49 @@ class MessagesStreamDecoder:
                 return [BlockDelta(index, text)] if text else []
             return self._delta(data)
         return self._event(kind, data)
+
+    def decode_data(self, data: bytes, event: str) -> DataEvents:
+        """:meth:`decode` for an event given as its raw data bytes and its type (the translator's
+        lane for ``event:`` + ``data:`` frames): orjson parses the bytes as they came, with no
+        text decode first. Bytes it refuses (not JSON, or not UTF-8, which ``decode`` sees with
+        U+FFFD in place) and values that are not objects go through :meth:`decode`, so the
+        answer and any error are the same. A text, thinking or tool-input delta is answered as
+        ``(index, text)`` (see :class:`~asgi_translate._hub.pipeline.StreamDecoder`).
+
+        NOTE: the delta test is :meth:`decode`'s, written out again rather than shared: a shared
+        helper would cost a call per frame on both paths. tests/hub/test_data_lane.py holds the
+        two to the same output."""
+        if self._done:
+            return []
+        try:
+            payload = _loads(data.decode("utf-8", "replace")) if _loads_bytes is None else _loads_bytes(data)
+        except ValueError:
+            return self.decode(ServerSentEvent(data.decode("utf-8", "replace"), event))
+        if type(payload) is not dict:
+            return self.decode(ServerSentEvent(data.decode("utf-8", "replace"), event))
+        kind = payload.get("type") or event
+        if kind == "content_block_delta":
+            delta = payload.get("delta")
+            if type(delta) is dict:
+                index = self._indexes.get(payload.get("index"))  # type: ignore[arg-type]
+                if index is None or index == _SKIPPED:
+                    return []
+                delta_type = delta.get("type")
+                if delta_type == "text_delta":
+                    text = delta.get("text")
+                elif delta_type == "thinking_delta":
+                    text = delta.get("thinking")
+                elif delta_type == "input_json_delta":
+                    text = delta.get("partial_json")
+                    if text:
+                        self._no_input.pop(index, None)
+                else:
+                    return self._delta(payload)
+                if type(text) is str:
+                    return (index, text) if text else []  # BlockDelta(index, text), unbuilt
+                return [BlockDelta(index, text)] if text else []
+            return self._delta(payload)
+        return self._event(kind, payload)
 
     def _event(self, kind: Any, data: dict[str, Any]) -> list[StreamEvent]:
         """Every event but a delta, by its type."""

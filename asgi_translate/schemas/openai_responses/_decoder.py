@@ -27,11 +27,17 @@ from ..._hub.canonical import (
 )
 from ..._hub.context import Context
 from ..._hub.errors import StreamTranslationError
+from ..._hub.pipeline import DataEvents
 from ..._hub.sse import ServerSentEvent
 from ._fields import stop_reason_for, stream_error_fields, sub, usage_from_json
 
 _Events = list[StreamEvent]
 _loads = _json.loads  # bound once: the backend is chosen when _hub.json is imported
+#: The parser for frames given as bytes (:meth:`ResponsesStreamDecoder.decode_data`): orjson
+#: reads UTF-8 bytes directly and refuses invalid ones. The stdlib's ``json.loads`` guesses an
+#: encoding for bytes (UTF-16 on NUL bytes, a BOM skipped) where text would be refused, so with
+#: it the bytes are decoded first, as ``decode`` sees them.
+_loads_bytes = _json.loads if _json.BACKEND == "orjson" else None
 
 
 class _Block:
@@ -100,6 +106,47 @@ class ResponsesStreamDecoder:
         handler = _HANDLERS.get(kind)
         if handler is None:
             return []  # annotations, hosted-tool progress, keep-alives: nothing canonical
+        return handler(self, payload)
+
+    def decode_data(self, data: bytes, event: str) -> DataEvents:
+        """:meth:`decode` for an event given as its raw data bytes and its type (the translator's
+        lane for ``event:`` + ``data:`` frames): orjson parses the bytes as they came, with no
+        text decode first. Bytes it refuses (not JSON, or not UTF-8, which ``decode`` sees with
+        U+FFFD in place) go through :meth:`decode`, so the answer and any error are the same. A
+        text, reasoning or arguments delta past its part's first is answered as ``(index, text)``
+        (see :class:`~asgi_translate._hub.pipeline.StreamDecoder`).
+
+        NOTE: the delta test is :meth:`decode`'s, written out again rather than shared: a shared
+        helper would cost a call per frame on both paths. tests/hub/test_data_lane.py holds the
+        two to the same output."""
+        if self._done:
+            return []
+        if data == b"[DONE]":
+            return []
+        try:
+            payload = _loads(data.decode("utf-8", "replace")) if _loads_bytes is None else _loads_bytes(data)
+        except ValueError:
+            return self.decode(ServerSentEvent(data.decode("utf-8", "replace"), event))
+        if type(payload) is not dict:
+            return []
+        kind = payload.get("type") or event
+        if kind == "response.output_text.delta":
+            block = self._parts.get((payload.get("output_index", -1), payload.get("content_index", 0)))
+        elif kind == "response.reasoning_summary_text.delta":
+            block = self._items.get(payload.get("output_index", -1))
+        elif kind == "response.function_call_arguments.delta":
+            block = self._items.get(payload.get("output_index", -1))
+            if block is not None and block.kind != "tool_call":
+                block = None
+        else:
+            block = None
+        if block is not None and block.part_text and block.index in self._open:
+            text = payload.get("delta")
+            if text and type(text) is str:
+                return (block.index, text)  # BlockDelta(block.index, text), unbuilt
+        handler = _HANDLERS.get(kind)
+        if handler is None:
+            return []
         return handler(self, payload)
 
     def flush(self) -> list[StreamEvent]:
