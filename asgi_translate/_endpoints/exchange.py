@@ -29,7 +29,7 @@ from ..schemas import Codec, get_codec
 from . import hooks as _hooks
 from . import responses_state as _responses_state
 from .body import MAX_RESPONSE_SIZE, read_body
-from .exchange_log import CLIENT_DISCONNECTED, ExchangeLog, request_id_from
+from .exchange_log import CLIENT_DISCONNECTED, ExchangeLog, request_id_for
 from .settings import Settings
 
 #: Once the client's answer is complete, how long the upstream may take to end its own body before
@@ -89,6 +89,10 @@ class _Responder:
         "_stopped",
         "seen",
         "idle_out",
+        "_content_type",
+        "_betas",
+        "_forwarded",
+        "_upstream_named_id",
     )
 
     def __init__(self, config: Settings, route: Route, client: Codec, upstream: Codec, watchdog: _Watchdog) -> None:
@@ -97,7 +101,9 @@ class _Responder:
         self.client = client
         self.upstream = upstream
         self.status = 200
+        #: The upstream's response headers the client gets too (filled by _start).
         self.headers: list[tuple[bytes, bytes]] = []
+        self._upstream_named_id = False  # the upstream's headers name an x-request-id
         self.mode = ""  # "stream" | "json" | "error", decided at http.response.start
         self.buffer = bytearray()
         self.translator: StreamTranslator | None = None
@@ -116,7 +122,9 @@ class _Responder:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.send = send
         route = self.route
-        self.log = ExchangeLog(request_id_from(scope["headers"]), route.path, route.client, route.upstream)
+        self.log = ExchangeLog(
+            request_id_for(self._read_headers(scope["headers"])), route.path, route.client, route.upstream
+        )
         try:
             await self._exchange(scope, receive)
         finally:  # one line per exchange, whatever way it ended
@@ -233,8 +241,36 @@ class _Responder:
 
     # -- request ------------------------------------------------------------------------------
 
+    def _read_headers(self, headers: list[tuple[bytes, bytes]]) -> bytes | None:
+        """One pass over the client's headers for all the exchange reads of them (a client sends
+        ten to twenty; this was five passes, each lowering every name): the first content-type,
+        the ``anthropic-beta`` values, the headers the upstream gets as they are (named exactly
+        as sent: a mixed-case duplicate of one we rewrite is the client's own affair) and, the
+        return value, the first ``x-request-id``."""
+        content_type = client_id = None
+        betas: list[bytes] = []
+        forwarded: list[tuple[bytes, bytes]] = []
+        for header in headers:
+            name = header[0]
+            if name not in _REWRITTEN_REQUEST_HEADERS:
+                forwarded.append(header)
+            lowered = name.lower()
+            if lowered == b"content-type":
+                if content_type is None:
+                    content_type = header[1]
+            elif lowered == b"x-request-id":
+                if client_id is None:
+                    client_id = header[1]
+            elif lowered == b"anthropic-beta":
+                betas.append(header[1])
+        self._content_type = content_type
+        self._betas = betas
+        self._forwarded = forwarded
+        return client_id
+
     async def _translate_request(self, scope: Scope, receive: Receive) -> bytes:
-        _check_content_type(scope["headers"])
+        if self._content_type is not None:
+            _check_content_type(self._content_type)
         raw = await read_body(receive, self.config.max_body_size)
         try:
             client_body = _json.loads_object(raw)
@@ -261,7 +297,7 @@ class _Responder:
             new_id=self.config.id_factory,
             clock=self.config.clock,
             default_max_tokens=default_max_tokens,
-            betas=_betas(scope["headers"]),
+            betas=_betas(self._betas) if self._betas else _NO_BETAS,
             reasoning_fields=self.config.reasoning_fields,
             continuous_usage_stats=self.config.continuous_usage_stats,
             tool_names_back=names_back,
@@ -298,7 +334,7 @@ class _Responder:
 
     def _upstream_scope(self, scope: Scope, length: int) -> Scope:
         path = _upstream_root(scope, self.config) + self.route.target_path
-        headers = [(name, value) for name, value in scope["headers"] if name not in _REWRITTEN_REQUEST_HEADERS]
+        headers = self._forwarded
         named_id = False
         for name, _ in headers:
             if name == b"x-request-id":
@@ -349,18 +385,27 @@ class _Responder:
 
     async def _start(self, message: Message) -> None:
         self.status = message["status"]
-        headers = self.headers = [(k.lower(), v) for k, v in message.get("headers", [])]
-        # One pass: the first content-type; of each id header the last one.
+        # One pass, names lowered once: the first content-type; of each id header the last one;
+        # the headers the client gets as they are (those describing the upstream's body are ours
+        # to write), which is all _send_start reads of them.
+        kept: list[tuple[bytes, bytes]] = []
+        self.headers = kept
         content_type: bytes | None = None
         request_id = x_request_id = b""
-        for name, value in headers:
+        for name, value in message.get("headers", ()):
+            name = name.lower()
             if name == b"content-type":
                 if content_type is None:
                     content_type = value
-            elif name == b"request-id":
+                continue
+            if name == b"request-id":
                 request_id = value
             elif name == b"x-request-id":
                 x_request_id = value
+                self._upstream_named_id = True
+            elif name in _REPLACED_HEADERS:
+                continue
+            kept.append((name, value))
         # Anthropic's request-id first: its envelope carries that one.
         self.log.upstream_request_id = (request_id or x_request_id).decode("latin-1")
         if content_type is None:
@@ -369,6 +414,7 @@ class _Responder:
             self.mode = "error"
             if self.status < 400:  # a redirect: its location must not reach a client that follows it
                 self.headers = []
+                self._upstream_named_id = False
         elif content_type.startswith(b"text/event-stream"):
             self.mode = "stream"
             self.encoder = self.client.encoder(self.context)
@@ -377,7 +423,6 @@ class _Responder:
                 decoder = NamesBack(decoder, self.context.tool_names_back)
             self.translator = StreamTranslator(decoder, self.encoder)
             await self._send_start(self.status, b"text/event-stream", None)
-            self.headers = []  # sent; a stream never starts a response again
         else:
             self.mode = "json"
 
@@ -496,12 +541,9 @@ class _Responder:
         await self._send_body(body, more_body=False)
 
     async def _send_start(self, status: int, content_type: bytes, length: int | None) -> None:
-        kept = [(k, v) for k, v in self.headers if k not in _REPLACED_HEADERS]
-        named_id = False  # the upstream's own id wins when it sent one
-        for name, _ in kept:
-            if name == b"x-request-id":
-                named_id = True
-                break
+        kept = self.headers  # the upstream's, less those that described its body (see _start)
+        self.headers = []  # sent; a response starts once
+        named_id = self._upstream_named_id  # the upstream's own id wins when it sent one
         kept.append((b"content-type", content_type))
         context: Context | None = getattr(self, "context", None)  # unset when the request did not parse
         if context is not None and context.request.losses:
@@ -589,14 +631,11 @@ _REPLACED_HEADERS = frozenset(
 )
 
 
-def _betas(headers: list[tuple[bytes, bytes]]) -> frozenset[str]:
-    """The betas the request's ``anthropic-beta`` headers name (they go upstream with it)."""
+def _betas(values: list[bytes]) -> frozenset[str]:
+    """The betas the request's ``anthropic-beta`` header values name (they go upstream with it)."""
     names: list[str] = []
-    for key, value in headers:
-        if key.lower() == b"anthropic-beta":
-            names += value.decode("latin-1").split(",")
-    if not names:  # nearly every request: no header to read
-        return _NO_BETAS
+    for value in values:
+        names += value.decode("latin-1").split(",")
     return frozenset(stripped for stripped in (name.strip() for name in names) if stripped)
 
 
@@ -614,17 +653,16 @@ def _is_error_body(upstream: str, data: dict[str, Any]) -> bool:
     return isinstance(error, dict) or (isinstance(error, str) and "choices" not in data)
 
 
-def _check_content_type(headers: list[tuple[bytes, bytes]]) -> None:
+def _check_content_type(value: bytes) -> None:
     """Bodies are JSON: a missing content-type is accepted (curl-style clients), a JSON one
     (``application/json``, ``application/*+json``) too, anything else (a form, plain text) is a 400
     that says what to send, rather than a confusing JSON parse error."""
-    for name, value in headers:
-        if name.lower() == b"content-type":
-            media = value.split(b";", 1)[0].strip().lower()
-            if media and media != b"application/json" and not media.endswith(b"+json"):
-                shown = media.decode("latin-1")[:100]
-                raise RequestTranslationError(f"Content-Type must be application/json, got {shown!r}")
-            return
+    if value == b"application/json":  # nearly every request
+        return
+    media = value.split(b";", 1)[0].strip().lower()
+    if media and media != b"application/json" and not media.endswith(b"+json"):
+        shown = media.decode("latin-1")[:100]
+        raise RequestTranslationError(f"Content-Type must be application/json, got {shown!r}")
 
 
 def _upstream_root(scope: Scope, config: Settings) -> str:

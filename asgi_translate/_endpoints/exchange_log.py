@@ -36,10 +36,17 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
     """The client's ``x-request-id`` when well-formed, else a new random id."""
     for name, value in headers:
         if name.lower() == b"x-request-id":
-            text = value.decode("latin-1")
-            if _SANE_ID.fullmatch(text):
-                return text
-            break
+            return request_id_for(value)
+    return _uuid4_hex()
+
+
+def request_id_for(value: bytes | None) -> str:
+    """The id for a client's first ``x-request-id`` value (``None``: it sent none), for a caller
+    that has read the headers already."""
+    if value is not None:
+        text = value.decode("latin-1")
+        if _SANE_ID.fullmatch(text):
+            return text
     return _uuid4_hex()
 
 
