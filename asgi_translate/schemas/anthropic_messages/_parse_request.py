@@ -74,6 +74,7 @@ _KNOWN_FIELDS = frozenset(
 )
 # Custom-tool fields that only steer Anthropic's own tool machinery.
 _DROPPED_TOOL_FIELDS = ("cache_control", "eager_input_streaming", "defer_loading", "allowed_callers", "input_examples")
+_DROPPED_TOOL_FIELD_SET = frozenset(_DROPPED_TOOL_FIELDS)
 _TOOL_CHOICES: dict[str, Any] = {"auto": "auto", "any": "required", "none": "none", "tool": "tool"}
 # Anthropic's effort scale and OpenAI's share these names (OpenAI's also has none and minimal).
 _EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "max"}
@@ -82,23 +83,36 @@ _EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", 
 def parse_request(body: dict[str, Any]) -> Request:
     """Validate a Messages request and convert it; raises RequestTranslationError naming the field."""
     losses: list[str] = []
-    stream = _optional(body, "stream", bool, "stream") or False
-    request = Request(
-        model=_required(body, "model", str, "model"),
-        messages=_parse_messages(body.get("messages"), losses),
-        system=_parse_system(body.get("system"), losses),
-        max_tokens=_parse_max_tokens(body.get("max_tokens")),
-        stop=_parse_stop(body.get("stop_sequences")),
-        stream=stream,
-        # Messages streams always report usage, so the canonical request always asks for it.
-        include_usage=stream,
-        losses=losses,
-    )
+    # Fields of their usual type are checked in place; the helpers only for the others (their
+    # errors name the field), in the order the fields were always checked.
+    stream = body.get("stream")
+    if type(stream) is not bool:
+        stream = _optional(body, "stream", bool, "stream") or False
+    model = body.get("model")
+    if type(model) is not str:
+        model = _required(body, "model", str, "model")
+    # The first three fields positionally and the others set after: keyword arguments to a class
+    # cost a dict, built and unpacked again, on every request.
+    request = Request(model, _parse_messages(body.get("messages"), losses), _parse_system(body.get("system"), losses))
+    request.max_tokens = _parse_max_tokens(body.get("max_tokens"))
+    request.stop = _parse_stop(body.get("stop_sequences"))
+    request.stream = stream
+    # Messages streams always report usage, so the canonical request always asks for it.
+    request.include_usage = stream
+    request.losses = losses
     _parse_sampling(body, request)
     _parse_tools(body, request)
-    _parse_output(body, request)
-    metadata = _optional(body, "metadata", dict, "metadata") or {}
-    request.user = _optional(metadata, "user_id", str, "metadata.user_id")
+    if (
+        body.get("output_config") is not None
+        or body.get("thinking") is not None
+        or body.get("output_format") is not None
+    ):
+        _parse_output(body, request)  # else no reasoning and no format: most requests
+    metadata = body.get("metadata")
+    if metadata is not None:
+        if type(metadata) is not dict:
+            metadata = _optional(body, "metadata", dict, "metadata")
+        request.user = _optional(metadata, "user_id", str, "metadata.user_id")
     _check_fields(body, losses)
     return request
 
@@ -173,6 +187,8 @@ def _check_fields(body: dict[str, Any], losses: list[str]) -> None:
             "Remove mcp_servers and pass the tools as custom tools.",
             param="mcp_servers",
         )
+    if _KNOWN_FIELDS.issuperset(body):  # nearly every request: one test in C, no loop
+        return
     for key in body:
         if key not in _KNOWN_FIELDS:
             note(losses, f"{key} dropped" if key in _DROPPED_FIELDS else f"unknown field {key} dropped")
@@ -243,7 +259,16 @@ def _parse_messages(value: Any, losses: list[str]) -> list[Message]:
         raise RequestTranslationError("messages must be an array", param="messages")
     if not value:  # as Anthropic's API answers: there is nothing to reply to
         raise RequestTranslationError("messages: at least one message is required", param="messages")
-    messages = [_parse_message(raw, f"messages[{i}]", losses) for i, raw in enumerate(value)]
+    messages: list[Message] = []
+    for i, raw in enumerate(value):
+        # A user or assistant turn of one string, checked in place; any other, and anything
+        # malformed, by _parse_message, with the parameter name its errors show.
+        if type(raw) is dict:
+            role, content = raw.get("role"), raw.get("content")
+            if type(content) is str and (role == "user" or role == "assistant"):
+                messages.append(Message(role, [TextPart(content)]))
+                continue
+        messages.append(_parse_message(raw, f"messages[{i}]", losses))
     return [message for message in messages if message.content or message.role != "system"]
 
 
@@ -266,7 +291,16 @@ def _parse_message(raw: Any, where: str, losses: list[str]) -> Message:
         return Message(role, [TextPart(content)])
     if not isinstance(content, list):
         raise RequestTranslationError(f"{where}.content must be a string or an array", param=f"{where}.content")
-    parts = [_parse_block(block, role, f"{where}.content[{j}]", losses) for j, block in enumerate(content)]
+    parts: list[Part] = []
+    for j, block in enumerate(content):
+        # A plain text block checked in place (no parameter name made for it): a conversation
+        # holds hundreds; the others by _parse_block.
+        if type(block) is dict and block.get("type") == "text" and "cache_control" not in block:
+            text = block.get("text")
+            if type(text) is str and not block.get("citations"):
+                parts.append(TextPart(text))
+                continue
+        parts.append(_parse_block(block, role, f"{where}.content[{j}]", losses))
     return Message(role, parts)
 
 
@@ -413,11 +447,16 @@ _ROLE_OF_BLOCK: dict[str, Role] = {
 
 
 def _parse_tools(body: dict[str, Any], request: Request) -> None:
-    tools = _optional(body, "tools", list, "tools") or []
-    request.tools = [_parse_tool(raw, f"tools[{i}]", request.losses) for i, raw in enumerate(tools)]
-    choice = _optional(body, "tool_choice", dict, "tool_choice")
+    tools = body.get("tools")
+    if tools is not None:
+        if type(tools) is not list:
+            tools = _optional(body, "tools", list, "tools")
+        request.tools = [_parse_tool(raw, i, request.losses) for i, raw in enumerate(tools)]
+    choice = body.get("tool_choice")
     if choice is None:
         return
+    if type(choice) is not dict:
+        choice = _optional(body, "tool_choice", dict, "tool_choice")
     kind = choice.get("type")
     if not isinstance(kind, str) or kind not in _TOOL_CHOICES:  # a list or dict is not hashable
         raise RequestTranslationError(
@@ -429,35 +468,40 @@ def _parse_tools(body: dict[str, Any], request: Request) -> None:
         request.parallel_tool_calls = False
 
 
-def _parse_tool(raw: Any, where: str, losses: list[str]) -> Tool:
+def _parse_tool(raw: Any, i: int, losses: list[str]) -> Tool:
+    """``tools[i]``; the parameter name (``where``) is made only for an error."""
     if not isinstance(raw, dict):
+        where = f"tools[{i}]"
         raise RequestTranslationError(f"{where} must be an object", param=where)
     kind = raw.get("type")
     if kind not in (None, "custom"):
+        where = f"tools[{i}]"
         raise UnsupportedFeatureError(
             f"{where} is Anthropic's server tool {kind!r} (name {raw.get('name')!r}), which only Anthropic's API "
             "can run; remove it or define a custom tool with an input_schema",
             param=f"{where}.type",
         )
-    for key in _DROPPED_TOOL_FIELDS:
-        if key in raw:
-            note(losses, f"tools[].{key} dropped")
+    if not _DROPPED_TOOL_FIELD_SET.isdisjoint(raw):  # a tool has three or four keys: one test in C
+        for key in _DROPPED_TOOL_FIELDS:
+            if key in raw:
+                note(losses, f"tools[].{key} dropped")
     # Each field is checked in place when it has its usual type; the helpers (and the parameter
     # names their errors show) only for the others: a request may define a hundred tools.
     name = raw.get("name")
     if type(name) is not str:
-        name = _required(raw, "name", str, f"{where}.name")
+        name = _required(raw, "name", str, f"tools[{i}].name")
     if not TOOL_NAME.fullmatch(name):  # Anthropic's own rule (and every other upstream's)
+        where = f"tools[{i}]"
         raise RequestTranslationError(f"{where}.name must be 1-128 letters, digits, '_' or '-'", param=f"{where}.name")
     description = raw.get("description")
     if description is not None and type(description) is not str:
-        description = _optional(raw, "description", str, f"{where}.description")
+        description = _optional(raw, "description", str, f"tools[{i}].description")
     parameters = raw.get("input_schema")
     if type(parameters) is not dict:
-        parameters = _required(raw, "input_schema", dict, f"{where}.input_schema")
+        parameters = _required(raw, "input_schema", dict, f"tools[{i}].input_schema")
     strict = raw.get("strict")
     if strict is not None and type(strict) is not bool:
-        strict = _optional(raw, "strict", bool, f"{where}.strict")
+        strict = _optional(raw, "strict", bool, f"tools[{i}].strict")
     return Tool(name=name, description=description, parameters=parameters, strict=strict)
 
 

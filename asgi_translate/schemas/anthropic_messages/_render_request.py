@@ -105,10 +105,17 @@ def _render_messages(req: Request, system_in_place: bool) -> tuple[list[dict[str
         else:
             out.append({"role": message.role, "content": blocks})
     for turn in out:
-        if turn["role"] == "user":
+        if turn["role"] == "user" and len(turn["content"]) > 1:  # one block is in order already
             # tool_result blocks must open the user turn that answers the tool_use turn.
-            turn["content"].sort(key=lambda block: block["type"] != "tool_result")
+            turn["content"].sort(key=_after_results)
     return out, folded
+
+
+def _after_results(block: dict[str, Any]) -> bool:
+    """The sort key that puts a user turn's tool_result blocks first (a stable sort keeps the rest
+    in order); one function for every request rather than a lambda made for each turn."""
+    kind: str = block["type"]
+    return kind != "tool_result"
 
 
 def _render_part(part: Part, message: Message, index: int, losses: list[str]) -> list[dict[str, Any]]:

@@ -54,6 +54,8 @@ def finish_reason(reason: StopReason | None) -> str:
 
 
 def _count(value: Any) -> int:
+    if type(value) is int:  # a JSON number: what every server sends
+        return value if value > 0 else 0
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 

@@ -149,6 +149,14 @@ def _content(content: Any, param: str, allowed: frozenset[str]) -> list[Part]:
         return [TextPart(content)] if content else []
     parts: list[Part] = []
     for number, raw in enumerate(_array(content, param)):
+        # A text part (every ``allowed`` takes them) checked in place; the others, and anything
+        # malformed, by _content_part, with the parameter name its errors show.
+        if type(raw) is dict and raw.get("type") == "text":
+            text = raw.get("text")
+            if type(text) is str:
+                if text:
+                    parts.append(TextPart(text))
+                continue
         part = _content_part(raw, f"{param}[{number}]", allowed)
         if part is not None:
             parts.append(part)
@@ -168,11 +176,14 @@ def _tool_call(call: Any, param: str, answer: bool = False) -> ToolCallPart:
     """One ``tool_calls[]`` entry. In an upstream's ``answer`` the id, name and arguments may be
     missing (servers omit them, as the stream decoder tolerates): they stay empty, and an empty id
     is minted later; a client's history must name them."""
-    call = _object(call, param)
+    if type(call) is not dict:
+        call = _object(call, param)
     kind = call.get("type", "function")
     if kind != "function":
         raise UnsupportedFeatureError(f"'{param}.type' {kind!r} is not supported; only function calls", param=param)
-    function = _object(call.get("function"), f"{param}.function")
+    function = call.get("function")
+    if type(function) is not dict:
+        function = _object(function, f"{param}.function")
     arguments = function.get("arguments", "")
     if isinstance(arguments, dict):  # a few clients send parsed arguments
         arguments = _json.dumps(arguments)
@@ -183,14 +194,19 @@ def _tool_call(call: Any, param: str, answer: bool = False) -> ToolCallPart:
             name=name if isinstance(name, str) else "",
             arguments=arguments if isinstance(arguments, str) else "",
         )
-    call_id = _string(call.get("id"), f"{param}.id")
+    # Each field is checked in place when it has its usual type; the helpers (and the parameter
+    # names their errors show) only for the others: a history may hold hundreds of calls.
+    call_id = call.get("id")
+    if type(call_id) is not str:
+        call_id = _string(call_id, f"{param}.id")
     if not call_id:  # the tool message that answers it names this id
         raise _fail(f"'{param}.id' must not be empty", f"{param}.id")
-    return ToolCallPart(
-        id=call_id,
-        name=_string(function.get("name"), f"{param}.function.name"),
-        arguments=_string(arguments, f"{param}.function.arguments"),
-    )
+    name = function.get("name")
+    if type(name) is not str:
+        name = _string(name, f"{param}.function.name")
+    if type(arguments) is not str:
+        arguments = _string(arguments, f"{param}.function.arguments")
+    return ToolCallPart(id=call_id, name=name, arguments=arguments)
 
 
 def parse_assistant(message: dict[str, Any], param: str, *, answer: bool = False) -> list[Part]:
@@ -221,7 +237,9 @@ def parse_assistant(message: dict[str, Any], param: str, *, answer: bool = False
 
 
 def _tool_result(message: dict[str, Any], param: str) -> ToolResultPart:
-    call_id = _string(message.get("tool_call_id"), f"{param}.tool_call_id")
+    call_id = message.get("tool_call_id")
+    if type(call_id) is not str:
+        call_id = _string(call_id, f"{param}.tool_call_id")
     if not call_id:  # it names the call it answers: an empty one answers none (every upstream refuses it)
         raise _fail(f"'{param}.tool_call_id' must not be empty", f"{param}.tool_call_id")
     content: list[ToolContent] = [
@@ -280,23 +298,28 @@ def _messages(raw: Any, losses: list[str]) -> _Conversation:
         raise _fail("'messages' must contain at least one message", "messages")
     named = False
     for number, message in enumerate(messages):
-        param = f"messages[{number}]"
-        message = _object(message, param)
+        if type(message) is not dict:
+            message = _object(message, f"messages[{number}]")
         role = message.get("role")
         named = named or message.get("name") is not None
-        if role in ("system", "developer"):
-            conversation.add_system(_system(message, param))
-        elif role == "user":
-            conversation.add("user", _content(message.get("content"), f"{param}.content", _USER_PARTS))
+        if role == "user":
+            content = message.get("content")
+            if type(content) is str:  # the usual user turn: one string, no parameter name to make
+                conversation.add("user", [TextPart(content)] if content else [])
+            else:
+                conversation.add("user", _content(content, f"messages[{number}].content", _USER_PARTS))
         elif role == "assistant":
-            conversation.add("assistant", parse_assistant(message, param))
+            conversation.add("assistant", parse_assistant(message, f"messages[{number}]"))
         elif role == "tool":
-            conversation.add("user", [_tool_result(message, param)], tool=True)
+            conversation.add("user", [_tool_result(message, f"messages[{number}]")], tool=True)
+        elif role in ("system", "developer"):
+            conversation.add_system(_system(message, f"messages[{number}]"))
         elif role == "function":
             raise UnsupportedFeatureError(
-                "legacy 'function' messages are not supported; use 'tool'", param=f"{param}.role"
+                "legacy 'function' messages are not supported; use 'tool'", param=f"messages[{number}].role"
             )
         else:
+            param = f"messages[{number}]"
             raise _fail(
                 f"'{param}.role' {role!r} is not one of system, developer, user, assistant, tool", f"{param}.role"
             )
@@ -313,22 +336,29 @@ def _messages(raw: Any, losses: list[str]) -> _Conversation:
 def _tools(raw: Any) -> list[Tool]:
     tools: list[Tool] = []
     for number, tool in enumerate(_array(raw, "tools")):
-        param = f"tools[{number}]"
-        tool = _object(tool, param)
+        # Fields of their usual type are checked in place, and the parameter name made only for an
+        # error: a request may define a hundred tools.
+        if type(tool) is not dict:
+            tool = _object(tool, f"tools[{number}]")
         if tool.get("type") != "function":
             raise UnsupportedFeatureError(
-                f"'{param}.type' {tool.get('type')!r} is not supported; only function tools translate",
-                param=f"{param}.type",
+                f"'tools[{number}].type' {tool.get('type')!r} is not supported; only function tools translate",
+                param=f"tools[{number}].type",
             )
-        function = _object(tool.get("function"), f"{param}.function")
+        function = tool.get("function")
+        if type(function) is not dict:
+            function = _object(function, f"tools[{number}].function")
         parameters = function.get("parameters")
         strict = function.get("strict")
         description = function.get("description")
-        name = _string(function.get("name"), f"{param}.function.name")
+        name = function.get("name")
+        if type(name) is not str:
+            name = _string(name, f"tools[{number}].function.name")
         if not _TOOL_NAME.fullmatch(
             name
         ):  # OpenAI's rule (up to 64; Anthropic's 128 admitted): no upstream takes others
-            raise _fail(f"'{param}.function.name' must be letters, digits, '_' or '-'", f"{param}.function.name")
+            param = f"tools[{number}].function.name"
+            raise _fail(f"'{param}' must be letters, digits, '_' or '-'", param)
         tools.append(
             Tool(
                 name=name,
@@ -475,16 +505,15 @@ def parse_request(body: dict[str, Any]) -> Request:
     _check_rejected(body)
     losses: list[str] = []
     conversation = _messages(body.get("messages"), losses)
-    request = Request(
-        model=_string(body.get("model"), "model"),
-        messages=conversation.messages,
-        system=conversation.system,
-        losses=losses,
-    )
+    # The first three fields positionally and the losses set after: keyword arguments to a class
+    # cost a dict, built and unpacked again, on every request.
+    request = Request(_string(body.get("model"), "model"), conversation.messages, conversation.system)
+    request.losses = losses
     _options(body, request)
     _tooling(body, request)
     _streaming(body, request)
-    for key, value in body.items():
-        if key not in _HANDLED and value is not None and value is not False:
-            losses.append(f"{key} dropped")
+    if not _HANDLED.issuperset(body):  # nearly every request has only handled fields: one test in C
+        for key, value in body.items():
+            if key not in _HANDLED and value is not None and value is not False:
+                losses.append(f"{key} dropped")
     return request

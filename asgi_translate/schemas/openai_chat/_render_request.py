@@ -178,7 +178,11 @@ def _messages(req: Request, fields: tuple[str, ...]) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = [{"role": "system", "content": text} for text in req.system]
     for message in req.messages:
         if message.role == "user":
-            messages += _user(message)
+            content = message.content
+            if len(content) == 1 and type(content[0]) is TextPart:  # the usual user turn, as _user writes it
+                messages.append({"role": "user", "content": content[0].text})
+            else:
+                messages += _user(message)
         elif message.role == "system":  # chat takes system messages anywhere: in place
             messages += [
                 {"role": "system", "content": part.text} for part in message.content if isinstance(part, TextPart)

@@ -126,14 +126,15 @@ def _opt_number(body: dict[str, Any], key: str) -> float | None:
 
 def parse_request(body: dict[str, Any]) -> Request:
     """Validate a Responses request and convert it; errors name the offending field."""
-    req = Request(model=_str(body.get("model"), "model"), messages=[])
+    req = Request(_str(body.get("model"), "model"), [])  # positional: keywords to a class cost a dict
     _reject_unsupported(body)
     _parse_instructions(body.get("instructions"), req)
     _parse_input(body.get("input"), req)
     _parse_tools(body, req)
     _parse_sampling(body, req)
     _parse_output_options(body, req)
-    req.losses.extend(f"{key} ignored" for key in body if key not in _HANDLED)
+    if not _HANDLED.issuperset(body):  # nearly every request has only handled fields: one test in C
+        req.losses.extend(f"{key} ignored" for key in body if key not in _HANDLED)
     return req
 
 
@@ -255,7 +256,10 @@ def _parse_tools(body: dict[str, Any], req: Request) -> None:
         raise _fail("'tools' must be an array", "tools")
     from_input, req.tools = req.tools, []
     for i, tool in enumerate(tools):
-        _add_tool(_obj(tool, f"tools[{i}]"), f"tools[{i}]", req)
+        if type(tool) is dict and tool.get("type") == "function":  # nearly every tool: checked in place
+            _add_function_tool(tool, i, req)
+        else:
+            _add_tool(_obj(tool, f"tools[{i}]"), f"tools[{i}]", req)
     known = {tool.name for tool in req.tools}
     req.tools.extend(tool for tool in from_input if tool.name not in known)
     choice = body.get("tool_choice")
@@ -292,11 +296,40 @@ def _add_tool(tool: dict[str, Any], param: str, req: Request, namespace: str | N
         req.losses.append(f"{param} ({_type_label(kind)} tool) dropped")
         return
     parsed.name = upstream_tool_name(parsed.name, namespace)
-    if any(existing.name == parsed.name for existing in req.tools):
-        return
+    for existing in req.tools:
+        if existing.name == parsed.name:
+            return
     req.tools.append(parsed)
     if client.kind != "function" or client.namespace is not None or client.name != parsed.name:
         req.client_tools[parsed.name] = client
+
+
+def _add_function_tool(tool: dict[str, Any], i: int, req: Request) -> None:
+    """``tools[i]``, a function tool outside a namespace, as :func:`_add_tool` adds it, with each
+    field of its usual type checked in place and the parameter name made only for an error (Codex
+    sends dozens of tools with every request)."""
+    name = tool.get("name")
+    description = tool.get("description")
+    parameters = tool.get("parameters")
+    if (
+        type(name) is not str
+        or (description is not None and type(description) is not str)
+        or (parameters is not None and type(parameters) is not dict)
+    ):
+        _add_tool(tool, f"tools[{i}]", req)  # its errors name the field
+        return
+    parsed = Tool(
+        name=upstream_tool_name(name),
+        description=description,
+        parameters=parameters if parameters is not None else Tool("").parameters,
+        strict=tool.get("strict"),
+    )
+    for existing in req.tools:  # a name already there keeps its first definition
+        if existing.name == parsed.name:
+            return
+    req.tools.append(parsed)
+    if parsed.name != name:
+        req.client_tools[parsed.name] = ClientTool(name, None)
 
 
 def _parse_function_tool(tool: dict[str, Any], param: str) -> Tool:
@@ -446,7 +479,8 @@ def _parse_input(value: Any, req: Request) -> None:
     turns = _Turns(req.messages)
     for i, item in enumerate(value):
         param = f"input[{i}]"
-        item = _obj(item, param)
+        if type(item) is not dict:
+            item = _obj(item, param)
         kind = item.get("type", "message")
         if not isinstance(kind, str):  # a list or dict is not hashable: no lookup may see it
             raise _fail(f"{param}.type must be a string", f"{param}.type")
@@ -493,12 +527,25 @@ def _parse_content(content: Any, param: str) -> list[TextPart | ImagePart | File
         return [TextPart(content)]
     if not isinstance(content, list):
         raise _fail(f"'{param}' must be a string or an array of content parts", param)
-    return [_parse_part(_obj(part, f"{param}[{i}]"), f"{param}[{i}]") for i, part in enumerate(content)]
+    parts: list[TextPart | ImagePart | FilePart | RefusalPart] = []
+    for i, part in enumerate(content):
+        # A text part checked in place; the others, and anything malformed, by _parse_part, with
+        # the parameter name its errors show (a conversation holds hundreds of parts).
+        if type(part) is dict and part.get("type") in _TEXT_PARTS:
+            text = part.get("text")
+            if type(text) is str:
+                parts.append(TextPart(text))
+                continue
+        parts.append(_parse_part(_obj(part, f"{param}[{i}]"), f"{param}[{i}]"))
+    return parts
+
+
+_TEXT_PARTS = ("input_text", "output_text", "text", "summary_text", "reasoning_text")
 
 
 def _parse_part(part: dict[str, Any], param: str) -> TextPart | ImagePart | FilePart | RefusalPart:
     kind = part.get("type")
-    if kind in ("input_text", "output_text", "text", "summary_text", "reasoning_text"):
+    if kind in _TEXT_PARTS:
         return TextPart(_str(part.get("text"), f"{param}.text"))
     if kind == "refusal":
         return RefusalPart(_str(part.get("refusal"), f"{param}.refusal"))
@@ -546,14 +593,28 @@ def _parse_file(part: dict[str, Any], param: str) -> FilePart:
 def _parse_function_call(item: dict[str, Any], param: str, req: Request, turns: _Turns) -> None:
     custom = item.get("type") == "custom_tool_call"
     arguments = item.get("input") if custom else item.get("arguments")
+    # Each field is checked in place when it has its usual type; the helpers (and the parameter
+    # names their errors show) only for the others: a history may hold hundreds of calls.
+    call_id = item.get("call_id")
+    if type(call_id) is not str or not call_id:
+        call_id = _call_id(call_id, f"{param}.call_id")
+    name = item.get("name")
+    if type(name) is not str:
+        name = _str(name, f"{param}.name")
+    namespace = item.get("namespace")
+    if namespace is not None and type(namespace) is not str:
+        namespace = _namespace(item, param)
+    if type(arguments) is not str:
+        arguments = _str(arguments, f"{param}.{'input' if custom else 'arguments'}")
+    item_id = item.get("id")
     turns.add(
         "assistant",
         ToolCallPart(
-            id=_call_id(item.get("call_id"), f"{param}.call_id"),
-            name=upstream_tool_name(_str(item.get("name"), f"{param}.name"), _namespace(item, param)),
-            arguments=_str(arguments, f"{param}.{'input' if custom else 'arguments'}"),
+            id=call_id,
+            name=upstream_tool_name(name, namespace),
+            arguments=arguments,
             custom=custom,
-            item_id=item.get("id") if isinstance(item.get("id"), str) else None,
+            item_id=item_id if isinstance(item_id, str) else None,
         ),
     )
 
@@ -614,13 +675,12 @@ def _parse_function_output(item: dict[str, Any], param: str, req: Request, turns
         if not isinstance(part, (TextPart, ImagePart, FilePart)):
             raise _fail(f"{param}.output may only contain text, images and files", f"{param}.output")
         content.append(part)
+    call_id = item.get("call_id")
+    if type(call_id) is not str or not call_id:
+        call_id = _call_id(call_id, f"{param}.call_id")
     turns.add(
         "user",
-        ToolResultPart(
-            call_id=_call_id(item.get("call_id"), f"{param}.call_id"),
-            content=content,
-            custom=item.get("type") == "custom_tool_call_output",
-        ),
+        ToolResultPart(call_id=call_id, content=content, custom=item.get("type") == "custom_tool_call_output"),
     )
 
 

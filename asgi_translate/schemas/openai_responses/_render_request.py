@@ -58,15 +58,17 @@ def _render_options(req: Request, body: dict[str, Any]) -> None:
     if max_output is not None and max_output < MIN_OUTPUT_TOKENS:
         req.losses.append(f"max_output_tokens raised to 16 (was {max_output}: the Responses API's minimum)")
         max_output = MIN_OUTPUT_TOKENS
-    optional = {
-        "parallel_tool_calls": req.parallel_tool_calls,
-        "max_output_tokens": max_output,
-        "temperature": req.temperature,
-        "top_p": req.top_p,
-        # OpenAI's replacement for the deprecated ``user``, at most 64 characters.
-        "safety_identifier": user_identifier(req.user, req.losses) if req.user is not None else None,
-    }
-    body.update((key, value) for key, value in optional.items() if value is not None)
+    # Each one only when set (plain tests: a dict and a generator of the five cost more, per request).
+    if req.parallel_tool_calls is not None:
+        body["parallel_tool_calls"] = req.parallel_tool_calls
+    if max_output is not None:
+        body["max_output_tokens"] = max_output
+    if req.temperature is not None:
+        body["temperature"] = req.temperature
+    if req.top_p is not None:
+        body["top_p"] = req.top_p
+    if req.user is not None:  # OpenAI's replacement for the deprecated ``user``, at most 64 characters
+        body["safety_identifier"] = user_identifier(req.user, req.losses)
     if req.metadata:
         body["metadata"] = req.metadata
     reasoning = req.reasoning
@@ -124,9 +126,11 @@ def _wants_encrypted_reasoning(req: Request) -> bool:
     round trip needs it, and some non-reasoning models reject the ``include`` entry."""
     if req.reasoning is not None and req.reasoning.enabled:
         return True
-    return any(
-        isinstance(part, ReasoningPart) and part.signature for message in req.messages for part in message.content
-    )
+    for message in req.messages:  # plain loops: a generator costs more than the test, every request
+        for part in message.content:
+            if isinstance(part, ReasoningPart) and part.signature:
+                return True
+    return False
 
 
 # -- input items ------------------------------------------------------------------------------
