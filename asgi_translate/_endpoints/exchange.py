@@ -92,6 +92,7 @@ class _Responder:
         "_content_type",
         "_betas",
         "_forwarded",
+        "_client_named_id",
         "_upstream_named_id",
     )
 
@@ -245,9 +246,10 @@ class _Responder:
         """One pass over the client's headers for all the exchange reads of them (a client sends
         ten to twenty; this was five passes, each lowering every name): the first content-type,
         the ``anthropic-beta`` values, the headers the upstream gets as they are (named exactly
-        as sent: a mixed-case duplicate of one we rewrite is the client's own affair) and, the
-        return value, the first ``x-request-id``."""
+        as sent: a mixed-case duplicate of one we rewrite is the client's own affair), whether
+        one of those is an ``x-request-id`` and, the return value, the first ``x-request-id``."""
         content_type = client_id = None
+        named_id = False
         betas: list[bytes] = []
         forwarded: list[tuple[bytes, bytes]] = []
         for header in headers:
@@ -261,55 +263,61 @@ class _Responder:
             elif lowered == b"x-request-id":
                 if client_id is None:
                     client_id = header[1]
+                if name == lowered:
+                    named_id = True
             elif lowered == b"anthropic-beta":
                 betas.append(header[1])
         self._content_type = content_type
         self._betas = betas
         self._forwarded = forwarded
+        self._client_named_id = named_id
         return client_id
 
     async def _translate_request(self, scope: Scope, receive: Receive) -> bytes:
         if self._content_type is not None:
             _check_content_type(self._content_type)
-        raw = await read_body(receive, self.config.max_body_size)
+        config, route = self.config, self.route
+        raw = await read_body(receive, config.max_body_size)
         try:
             client_body = _json.loads_object(raw)
         except ValueError as exc:
             raise RequestTranslationError(f"Request body is not a valid JSON object: {exc}") from None
-        if self.route.client == "responses":  # replay previous_response_id's chain into input
-            store, ids = self.config.response_store, self.config.id_factory
-            owner = _responses_state.owner_of(scope["headers"]) if self.config.responses_per_key else None
+        if route.client == "responses":  # replay previous_response_id's chain into input
+            store, ids = config.response_store, config.id_factory
+            owner = _responses_state.owner_of(scope["headers"]) if config.responses_per_key else None
             client_body, self.state = await _responses_state.prepare(client_body, store, ids, owner)
         request = self.client.parse_request(client_body)
         client_model = self.log.model = request.model
-        request.model = self.config.model_map(request.model)
-        default_max_tokens = self.config.max_tokens_for(request.model)
-        cap = self.config.max_tokens_cap.apply(request, client_model)
+        request.model = config.model_map(request.model)
+        default_max_tokens = config.max_tokens_for(request.model)
+        cap = config.max_tokens_cap.apply(request, client_model)
         if cap is not None:
             default_max_tokens = min(default_max_tokens, cap)
-        if self.config.on_request is not None:
-            request = await _hooks.apply_on_request(self.config.on_request, request)
-        names_back = fit_tool_names(request, self.route.upstream)
-        self.context = Context(
-            request=request,
-            client_model=client_model,
-            client_body=client_body,
-            new_id=self.config.id_factory,
-            clock=self.config.clock,
-            default_max_tokens=default_max_tokens,
-            betas=_betas(self._betas) if self._betas else _NO_BETAS,
-            reasoning_fields=self.config.reasoning_fields,
-            continuous_usage_stats=self.config.continuous_usage_stats,
-            tool_names_back=names_back,
+        if config.on_request is not None:
+            request = await _hooks.apply_on_request(config.on_request, request)
+        names_back = fit_tool_names(request, route.upstream)
+        # Positional, in the order of Context's fields: keyword arguments to a class cost a dict,
+        # built and unpacked again, on every request.
+        context = self.context = Context(
+            request,
+            client_model,
+            client_body,
+            config.id_factory,
+            config.clock,
+            default_max_tokens,
+            _betas(self._betas) if self._betas else _NO_BETAS,
+            config.reasoning_fields,
+            config.continuous_usage_stats,
+            names_back,
         )
-        payload = self.upstream.render_request(request, self.context)
-        _losses.note_upstream_losses(request, self.route.client, self.route.upstream, payload)
-        if self.config.strict:
-            _losses.check_strict(request.losses, self.route.client)
+        payload = self.upstream.render_request(request, context)
+        _losses.note_upstream_losses(request, route.client, route.upstream, payload)
+        if config.strict:
+            _losses.check_strict(request.losses, route.client)
         self._release_conversation(client_body)
         try:
-            if self.route.client == "responses":  # echoed in every response object: it must dump too
-                _json.dumpb(self.context.client_body)
+            if route.client == "responses":  # echoed in every response object: it must dump too
+                _json.dumpb(context.client_body)
             return _json.dumpb(payload)
         except (TypeError, ValueError, RecursionError):  # orjson stops at 255 levels, below its parser's 1024
             raise RequestTranslationError("Request JSON is nested too deeply to forward") from None
@@ -333,13 +341,10 @@ class _Responder:
             context.request = replace(request, messages=[], system=[], tools=[])
 
     def _upstream_scope(self, scope: Scope, length: int) -> Scope:
-        path = _upstream_root(scope, self.config) + self.route.target_path
+        # A wrapped app mounted with us routes below the same mount point; a remote maps paths itself.
+        root = scope.get("root_path", "") if self.config.remote is None else ""
+        path = root + self.route.target_path if root else self.route.target_path
         headers = self._forwarded
-        named_id = False
-        for name, _ in headers:
-            if name == b"x-request-id":
-                named_id = True
-                break
         headers += (
             (b"content-length", str(length).encode()),
             (b"content-type", b"application/json"),
@@ -347,7 +352,7 @@ class _Responder:
             (b"accept-encoding", b"identity"),
             (b"accept", b"text/event-stream" if self.context.request.stream else b"application/json"),
         )
-        if not named_id:  # so upstream logs share our id
+        if not self._client_named_id:  # so upstream logs share our id
             headers.append((b"x-request-id", self.log.request_id.encode()))
         # The client's query string belongs to its schema (the Anthropic SDK's ?beta=true), not the upstream's.
         return {**scope, "path": path, "raw_path": path.encode(), "query_string": b"", "headers": headers}
@@ -663,8 +668,3 @@ def _check_content_type(value: bytes) -> None:
     if media and media != b"application/json" and not media.endswith(b"+json"):
         shown = media.decode("latin-1")[:100]
         raise RequestTranslationError(f"Content-Type must be application/json, got {shown!r}")
-
-
-def _upstream_root(scope: Scope, config: Settings) -> str:
-    """A wrapped app mounted with us routes below the same mount point; a remote maps paths itself."""
-    return "" if config.remote is not None else scope.get("root_path", "")

@@ -25,7 +25,10 @@ def random_id(prefix: str) -> str:
 
 @dataclass(slots=True)
 class Context:
-    """What one translated exchange knows besides the bytes flowing through it."""
+    """What one translated exchange knows besides the bytes flowing through it.
+
+    The exchange builds it with positional arguments (see ``_Responder._translate_request``):
+    a field added or moved here is added or moved there too."""
 
     #: The client's request in canonical form (after model mapping, ``request.model`` is the
     #: upstream's name; ``client_model`` is what the client asked for and sees in responses).
