@@ -8,6 +8,7 @@ JSON), ``content_block_stop``; ``message_delta`` with the stop reason and cumula
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..._hub import json as _json
@@ -40,11 +41,18 @@ _KINDS: dict[str, BlockKind] = {
 _DELTA_FIELDS = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
 _SKIPPED = -1
 _loads = _json.loads  # bound once: the backend is chosen when _hub.json is imported
+
+
+def _loads_text(data: bytes) -> Any:
+    """The stdlib's ``json.loads`` guesses an encoding for bytes (UTF-16 on NUL bytes, a BOM
+    skipped) where text would be refused, so with it the bytes are decoded first, as ``decode``
+    sees them."""
+    return _loads(data.decode("utf-8", "replace"))
+
+
 #: The parser for frames given as bytes (:meth:`MessagesStreamDecoder.decode_data`): orjson
-#: reads UTF-8 bytes directly and refuses invalid ones. The stdlib's ``json.loads`` guesses an
-#: encoding for bytes (UTF-16 on NUL bytes, a BOM skipped) where text would be refused, so with
-#: it the bytes are decoded first, as ``decode`` sees them.
-_loads_bytes = _json.loads if _json.BACKEND == "orjson" else None
+#: reads UTF-8 bytes directly and refuses invalid ones; the stdlib reads their text.
+_loads_bytes: Callable[[bytes], Any] = _json.loads if _json.BACKEND == "orjson" else _loads_text
 
 
 class MessagesStreamDecoder:
@@ -131,16 +139,14 @@ class MessagesStreamDecoder:
         if self._done:
             return []
         try:
-            payload = _loads(data.decode("utf-8", "replace")) if _loads_bytes is None else _loads_bytes(data)
-        except ValueError:
+            payload = _loads_bytes(data)
+            kind = payload.get("type") or event  # AttributeError: a value that is no object
+        except (ValueError, AttributeError):
             return self.decode(ServerSentEvent(data.decode("utf-8", "replace"), event))
-        if type(payload) is not dict:
-            return self.decode(ServerSentEvent(data.decode("utf-8", "replace"), event))
-        kind = payload.get("type") or event
         if kind == "content_block_delta":
             delta = payload.get("delta")
             if type(delta) is dict:
-                index = self._indexes.get(payload.get("index"))  # type: ignore[arg-type]
+                index = self._indexes.get(payload.get("index"))
                 if index is None or index == _SKIPPED:
                     return []
                 delta_type = delta.get("type")

@@ -33,11 +33,18 @@ from ._fields import stop_reason_for, stream_error_fields, sub, usage_from_json
 
 _Events = list[StreamEvent]
 _loads = _json.loads  # bound once: the backend is chosen when _hub.json is imported
+
+
+def _loads_text(data: bytes) -> Any:
+    """The stdlib's ``json.loads`` guesses an encoding for bytes (UTF-16 on NUL bytes, a BOM
+    skipped) where text would be refused, so with it the bytes are decoded first, as ``decode``
+    sees them."""
+    return _loads(data.decode("utf-8", "replace"))
+
+
 #: The parser for frames given as bytes (:meth:`ResponsesStreamDecoder.decode_data`): orjson
-#: reads UTF-8 bytes directly and refuses invalid ones. The stdlib's ``json.loads`` guesses an
-#: encoding for bytes (UTF-16 on NUL bytes, a BOM skipped) where text would be refused, so with
-#: it the bytes are decoded first, as ``decode`` sees them.
-_loads_bytes = _json.loads if _json.BACKEND == "orjson" else None
+#: reads UTF-8 bytes directly and refuses invalid ones; the stdlib reads their text.
+_loads_bytes: Callable[[bytes], Any] = _json.loads if _json.BACKEND == "orjson" else _loads_text
 
 
 class _Block:
@@ -124,12 +131,10 @@ class ResponsesStreamDecoder:
         if data == b"[DONE]":
             return []
         try:
-            payload = _loads(data.decode("utf-8", "replace")) if _loads_bytes is None else _loads_bytes(data)
-        except ValueError:
+            payload = _loads_bytes(data)
+            kind = payload.get("type") or event  # AttributeError: a value that is no object
+        except (ValueError, AttributeError):
             return self.decode(ServerSentEvent(data.decode("utf-8", "replace"), event))
-        if type(payload) is not dict:
-            return []
-        kind = payload.get("type") or event
         if kind == "response.output_text.delta":
             block = self._parts.get((payload.get("output_index", -1), payload.get("content_index", 0)))
         elif kind == "response.reasoning_summary_text.delta":
