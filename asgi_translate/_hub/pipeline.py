@@ -29,6 +29,7 @@ from .canonical import (
     ToolCallPart,
     UsageUpdate,
 )
+from .errors import StreamTranslationError
 from .json import dumpb
 from .sse import ServerSentEvent, SSEDecoder
 
@@ -261,6 +262,9 @@ class StreamTranslator:
             for event in events:
                 if self._encode_into(decode(event), parts):
                     return join(parts)
+        except StreamTranslationError as exc:  # the upstream's frame is bad, not our code: say how
+            logger.warning("asgi_translate: %s", exc.message)
+            parts.append(self.fail(StreamError(exc.error_type, exc.message, exc.status)))
         except Exception:  # a bug of ours must not leave the client hanging
             logger.exception("asgi_translate: failed to translate a stream frame")
             # What the encoder already wrote goes out first, so the failure follows what it closes.
@@ -347,6 +351,9 @@ class StreamTranslator:
             events = [out for event in self._sse.flush() for out in self._decoder.decode(event)]
             events.extend(self._decoder.flush())
             out = self._encode_all(events)
+        except StreamTranslationError as exc:
+            logger.warning("asgi_translate: %s", exc.message)
+            return self.fail(StreamError(exc.error_type, exc.message, exc.status))
         except Exception:
             logger.exception("asgi_translate: failed to finish a translated stream")
             return self.fail(StreamError("api_error", "asgi_translate could not translate the upstream stream"))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 
+import pytest
 from conftest import make_context
 from validators.chat import validate_chat_stream
 from validators.responses import validate_responses_stream
@@ -53,7 +55,24 @@ def test_a_chat_client_sees_the_text_then_the_error_chunk_and_done() -> None:
     frames = out.split(b"\n\n")
     assert frames[-3:] == [frames[-3], b"data: [DONE]", b""]
     error = json.loads(frames[-3].removeprefix(b"data: "))["error"]
-    assert error["message"] == "asgi_translate could not translate the upstream stream"
+    assert error["message"] == "upstream sent a frame that is not JSON: '{oops'"  # what was wrong, said
+
+
+def test_a_bad_upstream_frame_is_the_upstreams_fault_and_logged_as_such(caplog: pytest.LogCaptureFixture) -> None:
+    """Not our bug: a warning naming the frame, no traceback at ERROR; a translation bug of ours
+    still gets the generic message and the traceback."""
+    t = translator("messages")
+    with caplog.at_level(logging.WARNING, logger="asgi_translate"):
+        out = as_bytes(t.feed(GOOD + BROKEN))
+    assert t.done and t.error is not None
+    assert (t.error.type, t.error.status) == ("api_error", 502)
+    assert [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records] == [
+        ("WARNING", "asgi_translate: upstream sent a frame that is not JSON: '{oops'", None)
+    ]
+    assert out.endswith(
+        b'event: error\ndata: {"type":"error","error":{"type":"api_error",'
+        b'"message":"upstream sent a frame that is not JSON: \'{oops\'"}}\n\n'
+    )
 
 
 def test_nothing_is_decoded_after_the_terminator_in_the_same_chunk() -> None:
