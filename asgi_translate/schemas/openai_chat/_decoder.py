@@ -11,6 +11,7 @@ stay open until the end, because servers interleave parallel calls.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..._hub import json as _json
@@ -32,11 +33,20 @@ from ..._hub.pipeline import DataEvents
 from ..._hub.sse import ServerSentEvent
 from ._fields import stop_reason, usage_from_chat
 
+_loads = _json.loads  # bound once: the backend is chosen when _hub.json is imported
+
+
+def _loads_text(data: bytes) -> Any:
+    """The stdlib's ``json.loads`` guesses an encoding for bytes (UTF-16 on NUL bytes, a BOM
+    skipped) where text would be refused, so with it the bytes are decoded first, as ``decode``
+    sees them."""
+    return _loads(data.decode("utf-8", "replace"))
+
+
 #: The parser for frames given as bytes (:meth:`ChatStreamDecoder.decode_data`): orjson reads
-#: UTF-8 bytes directly and refuses invalid ones. The stdlib's ``json.loads`` guesses an
-#: encoding for bytes (UTF-16 on NUL bytes, a BOM skipped) where text would be refused, so with
-#: it the bytes are decoded first, as ``decode`` sees them.
-_loads_bytes = _json.loads if _json.BACKEND == "orjson" else None
+#: UTF-8 bytes directly and refuses invalid ones; the stdlib reads their text. Chosen once, not
+#: tested on every frame.
+_loads_bytes: Callable[[bytes], Any] = _loads if _json.BACKEND == "orjson" else _loads_text
 
 
 class _PendingCall:
@@ -91,7 +101,7 @@ class ChatStreamDecoder:
         if data == "[DONE]":
             return self._end()
         try:
-            chunk = _json.loads(data)
+            chunk = _loads(data)
         except ValueError:
             return self._fail(StreamError("api_error", f"upstream sent a chunk that is not JSON: {data[:200]!r}", 502))
         if self._started and type(chunk) is dict and event.event != "error":
@@ -111,7 +121,7 @@ class ChatStreamDecoder:
         if data == b"[DONE]":
             return self._end()
         try:
-            chunk = _json.loads(data.decode("utf-8", "replace")) if _loads_bytes is None else _loads_bytes(data)
+            chunk = _loads_bytes(data)
         except ValueError:
             return self.decode(ServerSentEvent(data.decode("utf-8", "replace"), event))
         if self._started and type(chunk) is dict and event == "":
