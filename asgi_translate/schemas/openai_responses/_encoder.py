@@ -54,6 +54,18 @@ from ._response import (
 
 Out = bytes | Pieces
 
+#: A delta frame's end, ``,"sequence_number":N}`` and its blank line, made at import for the first
+#: numbers: a lookup costs a fraction of formatting the number for each of nine frames in ten.
+#: Made now rather than as streams reach them, so no stream is charged for the table.
+#: (A length check, not ``except IndexError``: a raised exception costs more than the format.)
+_TAIL = b',"sequence_number":%d}\n\n'
+_TAILS_MADE = 2048
+_TAILS = [_TAIL % number for number in range(_TAILS_MADE)]
+
+
+def _tail(sequence: int) -> bytes:
+    return _TAILS[sequence] if sequence < _TAILS_MADE else _TAIL % sequence
+
 
 class _Block:
     """Where one canonical block lives in the output: its item, indexes and text so far."""
@@ -81,7 +93,7 @@ class ResponsesStreamEncoder:
     the client saw (the state layer stores it for ``previous_response_id``)."""
 
     __slots__ = ("_ctx", "_seq", "_id", "_created", "_output", "_blocks", "_message", "_message_index", "_usage",
-                 "_done", "_long", "final_response")  # fmt: skip
+                 "_done", "_long", "_plain", "_prefix", "_text", "final_response")  # fmt: skip
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -97,26 +109,31 @@ class ResponsesStreamEncoder:
         #: A block's text outgrew LARGE_TEXT: from then on frames are Pieces, each long string
         #: dumped when sent (done events and the final response each repeat the whole output).
         self._long = False
+        # The canonical index of the block whose deltas are written directly (the last direct
+        # block opened, see _Block.direct), with its frame head and its text so far (the block's
+        # own bytearray): what a delta checks first, one comparison for nine frames in ten.
+        # None when no such block is open, and once the stream is done.
+        self._plain: int | None = None
+        self._prefix = b""
+        self._text = bytearray()
         self.final_response: dict[str, Any] | None = None
 
     def encode(self, event: StreamEvent) -> Out:
+        kind = type(event)
+        if kind is BlockDelta:  # most frames: encode_delta's shortcut, inline (a call costs more)
+            index: int = event.index  # type: ignore[union-attr]
+            text: str = event.text  # type: ignore[union-attr]
+            if index == self._plain and text:
+                try:
+                    self._text += text.encode()
+                except UnicodeEncodeError:  # a lone surrogate (the stdlib parser lets "\ud800" through)
+                    self._text += text.encode("utf-8", "surrogatepass")
+                sequence = self._seq
+                self._seq = sequence + 1
+                return self._prefix + dumpb(text) + (_TAILS[sequence] if sequence < _TAILS_MADE else _TAIL % sequence)
+            return self._other_delta(index, text)
         if self._done:
             return b""
-        kind = type(event)
-        if kind is BlockDelta:  # most frames: the direct case of _delta, inline (a call costs more)
-            block = self._blocks.get(event.index)  # type: ignore[union-attr]
-            text: str = event.text  # type: ignore[union-attr]
-            if block is None or not text:
-                return b""
-            if not block.direct:
-                return self._delta(block, text)
-            try:
-                block.text += text.encode()
-            except UnicodeEncodeError:  # a lone surrogate (the stdlib parser lets "\ud800" through)
-                block.text += text.encode("utf-8", "surrogatepass")
-            sequence = self._seq
-            self._seq = sequence + 1
-            return b'%b%b,"sequence_number":%d}\n\n' % (block.prefix, dumpb(text), sequence)
         if kind is BlockStart:
             return self._ensure_started() + self._block_start(event)  # type: ignore[arg-type]
         if kind is BlockStop:
@@ -131,6 +148,37 @@ class ResponsesStreamEncoder:
         if kind is StreamError:
             return self._ensure_started() + self._fail(event)  # type: ignore[arg-type]
         return b""
+
+    def encode_delta(self, index: int, text: str) -> Out:
+        """``encode(BlockDelta(index, text))`` without the object (the translator's lane): the
+        same bytes and the same state, the shortcut only for the :attr:`_plain` block."""
+        if index == self._plain and text:
+            try:
+                self._text += text.encode()
+            except UnicodeEncodeError:  # a lone surrogate (the stdlib parser lets "\ud800" through)
+                self._text += text.encode("utf-8", "surrogatepass")
+            sequence = self._seq
+            self._seq = sequence + 1
+            # _tail inline (a call costs more)
+            return self._prefix + dumpb(text) + (_TAILS[sequence] if sequence < _TAILS_MADE else _TAIL % sequence)
+        return self._other_delta(index, text)
+
+    def _other_delta(self, index: int, text: str) -> Out:
+        """A delta the shortcut does not write: after the end, for a block not open, empty, held,
+        the first of a reasoning summary, or for a direct block other than the last one opened
+        (parallel tool calls)."""
+        if self._done:
+            return b""
+        block = self._blocks.get(index)
+        if block is None or not text:
+            return b""
+        return self._delta(index, block, text)
+
+    def _make_plain(self, index: int, block: _Block) -> None:
+        """Send ``block``'s deltas the short way from now on (it is direct)."""
+        self._plain = index
+        self._prefix = block.prefix
+        self._text = block.text
 
     # -- framing ------------------------------------------------------------------------------
 
@@ -196,6 +244,7 @@ class ResponsesStreamEncoder:
                 block.item["status"] = "incomplete"
         if self._message is not None:
             self._message["status"] = "incomplete"
+        self._plain = None  # the blocks stay open in the failed response; no delta follows
         limited = event.type == "rate_limit_error"
         code = "rate_limit_exceeded" if limited else OPENAI_TYPE_BY_TYPE.get(event.type) or "server_error"
         out = self._emit({"type": "error", "code": code, "message": event.message, "param": None})
@@ -228,6 +277,8 @@ class ResponsesStreamEncoder:
         return self._item_done(message, self._message_index)
 
     def _block_start(self, event: BlockStart) -> Out:
+        if event.index == self._plain:  # opened again over an open block: it replaces that one
+            self._plain = None
         if event.kind in ("text", "refusal"):
             return self._open_part(event)
         out = self._close_message()
@@ -254,6 +305,7 @@ class ResponsesStreamEncoder:
         else:
             block.prefix = self._delta_prefix("response.refusal.delta", fields)
         self._blocks[event.index] = block
+        self._make_plain(event.index, block)
         return out + self._emit({"type": "response.content_part.added", **fields, "part": dict(block.part)})
 
     def _open_reasoning(self, event: BlockStart) -> Out:
@@ -289,25 +341,28 @@ class ResponsesStreamEncoder:
         block.direct = mode == "function" or mode == "custom"
         block.prefix = self._delta_prefix(event_type, {"item_id": item["id"], "output_index": output_index})
         self._blocks[event.index] = block
+        if block.direct:
+            self._make_plain(event.index, block)
         return self._item_added(dict(item), output_index)
 
     # -- deltas -------------------------------------------------------------------------------
 
-    def _delta(self, block: _Block, text: str) -> Out:
-        """A delta :meth:`encode` does not send directly: held, or the first of a summary."""
+    def _delta(self, index: int, block: _Block, text: str) -> Out:
+        """A non-empty delta for an open block that is not :attr:`_plain`: held, the first of a
+        summary (which makes the block plain), or a direct block opened before the plain one."""
         block.text += text.encode("utf-8", "surrogatepass")
         if block.mode == "unwrap" or block.mode == "search":
             return b""  # sent whole at the end, once the JSON wrapper can be removed (or parsed)
         out: Out = b""
         if block.kind == "reasoning" and block.part is None:
-            out = self._open_summary(block)
-        sequence = self._seq
-        self._seq = sequence + 1
-        return out + b'%b%b,"sequence_number":%d}\n\n' % (block.prefix, dumpb(text), sequence)
+            out = self._open_summary(index, block)
+        sequence = self._next_sequence_number()  # taken before the dump, which may raise
+        return out + (block.prefix + dumpb(text) + _tail(sequence))
 
-    def _open_summary(self, block: _Block) -> Out:
+    def _open_summary(self, index: int, block: _Block) -> Out:
         block.part = {"type": "summary_text", "text": ""}
         block.direct = True
+        self._make_plain(index, block)
         return self._emit(
             {
                 "type": "response.reasoning_summary_part.added",
@@ -324,6 +379,9 @@ class ResponsesStreamEncoder:
         block = self._blocks.pop(event.index, None)
         if block is None:
             return b""
+        if event.index == self._plain:
+            self._plain = None
+            self._text = bytearray()  # its text is dropped below, and must not live on here
         if len(block.text) > LARGE_TEXT:
             self._long = True
         text = block.text.decode("utf-8", "surrogatepass")
