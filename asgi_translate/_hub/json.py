@@ -29,6 +29,9 @@ if orjson is not None:
     # orjson's own functions, not wrappers: called for every frame, a Python call each is not free.
     loads: Callable[[str | bytes], Any] = orjson.loads
     dumpb: Callable[[Any], bytes] = orjson.dumps
+    #: A stream frame's data as the raw bytes it came in: orjson reads UTF-8 bytes directly and
+    #: refuses invalid ones (the decoders' bytes lanes, see ``StreamDecoder.decode_data``).
+    loads_bytes: Callable[[bytes], Any] = orjson.loads
 
     def dumps(value: Any) -> str:
         return _orjson_dumps(value).decode()
@@ -38,6 +41,12 @@ else:  # pragma: no cover
 
     def loads(data: str | bytes) -> Any:
         return json.loads(data)
+
+    def loads_bytes(data: bytes) -> Any:
+        """The stdlib guesses an encoding for bytes (UTF-16 on NUL bytes, a BOM skipped) where
+        text would be refused, so a frame's bytes are decoded first, as a decoder's ``decode``
+        sees them (invalid UTF-8 replaced)."""
+        return json.loads(data.decode("utf-8", "replace"))
 
     def dumps(value: Any) -> str:
         return _encoder.encode(value)

@@ -8,7 +8,6 @@ JSON), ``content_block_stop``; ``message_delta`` with the stop reason and cumula
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from ..._hub import json as _json
@@ -42,17 +41,8 @@ _DELTA_FIELDS = {"text_delta": "text", "thinking_delta": "thinking", "input_json
 _SKIPPED = -1
 _loads = _json.loads  # bound once: the backend is chosen when _hub.json is imported
 
-
-def _loads_text(data: bytes) -> Any:
-    """The stdlib's ``json.loads`` guesses an encoding for bytes (UTF-16 on NUL bytes, a BOM
-    skipped) where text would be refused, so with it the bytes are decoded first, as ``decode``
-    sees them."""
-    return _loads(data.decode("utf-8", "replace"))
-
-
-#: The parser for frames given as bytes (:meth:`MessagesStreamDecoder.decode_data`): orjson
-#: reads UTF-8 bytes directly and refuses invalid ones; the stdlib reads their text.
-_loads_bytes: Callable[[bytes], Any] = _json.loads if _json.BACKEND == "orjson" else _loads_text
+#: Frames given as bytes (the bytes lane): parsed as they came, chosen once per backend.
+_loads_bytes = _json.loads_bytes
 
 
 class MessagesStreamDecoder:

@@ -11,7 +11,6 @@ stay open until the end, because servers interleave parallel calls.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from ..._hub import json as _json
@@ -35,18 +34,8 @@ from ._fields import stop_reason, usage_from_chat
 
 _loads = _json.loads  # bound once: the backend is chosen when _hub.json is imported
 
-
-def _loads_text(data: bytes) -> Any:
-    """The stdlib's ``json.loads`` guesses an encoding for bytes (UTF-16 on NUL bytes, a BOM
-    skipped) where text would be refused, so with it the bytes are decoded first, as ``decode``
-    sees them."""
-    return _loads(data.decode("utf-8", "replace"))
-
-
-#: The parser for frames given as bytes (:meth:`ChatStreamDecoder.decode_data`): orjson reads
-#: UTF-8 bytes directly and refuses invalid ones; the stdlib reads their text. Chosen once, not
-#: tested on every frame.
-_loads_bytes: Callable[[bytes], Any] = _loads if _json.BACKEND == "orjson" else _loads_text
+#: Frames given as bytes (the bytes lane): parsed as they came, chosen once per backend.
+_loads_bytes = _json.loads_bytes
 
 
 class _PendingCall:
