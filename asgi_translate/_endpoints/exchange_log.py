@@ -59,13 +59,6 @@ def _uuid4_hex() -> str:
     return raw.hex()
 
 
-def _format(value: Any) -> str:
-    kind = type(value)
-    if kind is int or kind is float:  # six of the ten fields: digits need no checking
-        return str(value)
-    return _format_text(value if kind is str else str(value))
-
-
 @functools.lru_cache(maxsize=512)
 def _format_text(text: str) -> str:
     """A string field as the line shows it. Cached: routes, schema names and models repeat on
@@ -138,6 +131,27 @@ class ExchangeLog:
             fields["losses"] = "; ".join(self.losses)
         return fields
 
+    def _line(self, fields: dict[str, Any]) -> str:
+        """The fields as ``key=value`` pairs, in :meth:`fields`' order, written out in one f-string
+        (a loop that formats each value by its type cost a third of the line's instructions).
+
+        Numbers are printed as they are; the request id too, which :func:`request_id_for` makes
+        sane (it is unique per exchange, so the cache of :func:`_format_text` would only miss);
+        every other string, the client's model name above all, goes through :func:`_format_text`."""
+        line = (
+            f"request_id={self.request_id} route={_format_text(self.route)} client={_format_text(self.client)}"
+            f" upstream={_format_text(self.upstream)} model={_format_text(self.model)} status={self.status}"
+            f" duration_ms={fields['duration_ms']} frames_in={self.frames_in} frames_out={self.frames_out}"
+            f" bytes_out={self.bytes_out}"
+        )
+        if self.upstream_request_id:
+            line += f" upstream_request_id={_format_text(self.upstream_request_id)}"
+        if self.error:
+            line += f" error={_format_text(self.error)}"
+        if self.losses:
+            line += f" losses={_format_text(fields['losses'])}"
+        return line
+
     def emit(self) -> None:
         """Write the line; later calls do nothing, so every exit path may call it.
 
@@ -155,7 +169,7 @@ class ExchangeLog:
         level = logging.WARNING if failed else logging.INFO
         if logger.isEnabledFor(level):
             fields = self.fields()
-            line = " ".join([f"{key}={_format(value)}" for key, value in fields.items()])
+            line = self._line(fields)
             record = logger.makeRecord(
                 logger.name, level, _HERE, _LINE, "asgi_translate %s", (line,), None, "emit", {"asgi_translate": fields}
             )
