@@ -11,6 +11,7 @@ turns the model's calls into the client's names again, in JSON answers and strea
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable
@@ -26,37 +27,48 @@ _PORTABLE = {limit: re.compile(rf"[A-Za-z0-9_-]{{1,{limit}}}") for limit in set(
 _UNPORTABLE = re.compile(r"[^A-Za-z0-9_-]")
 
 
+@functools.lru_cache(maxsize=4096)
 def portable_name(name: str, limit: int) -> str:
-    """``name`` when it fits, else a cleaned, cut form with a hash of the whole (a pure function)."""
+    """``name`` when it fits, else a cleaned, cut form with a hash of the whole (a pure function).
+
+    Cached: a client sends the same tools every turn, and its history calls them again, so most
+    names are looked up rather than matched (a regular expression match costs twice the lookup);
+    bounded, as the names are the client's."""
     if _PORTABLE[limit].fullmatch(name):
         return name
     digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
     return f"{_UNPORTABLE.sub('_', name)[: limit - 11]}_{digest}"
 
 
+def fits(name: str, limit: int) -> bool:
+    """Whether ``name`` goes up as it is toward an upstream that takes ``limit`` characters: the
+    parsers' check of a tool definition's name (``[A-Za-z0-9_-]{1,128}``, every schema's rule),
+    answered from :func:`portable_name`'s cache."""
+    return portable_name(name, limit) == name
+
+
 def fit_tool_names(request: Request, upstream: SchemaName) -> dict[str, str]:
     """Rename, in place, every tool name of ``request`` that ``upstream`` would refuse; the map
     from the names sent up back to the client's (empty when nothing needed renaming)."""
     limit = LIMITS[upstream]
-    pattern = _PORTABLE[limit]
     back: dict[str, str] = {}
-
-    def fit(name: str) -> str:
-        if pattern.fullmatch(name):
-            return name
-        fitted = portable_name(name, limit)
-        back[fitted] = name
-        return fitted
-
     for tool in request.tools:
-        tool.name = fit(tool.name)
+        tool.name = _fit(tool.name, limit, back)
     if request.tool_choice is not None and request.tool_choice.name is not None:
-        request.tool_choice.name = fit(request.tool_choice.name)
-    for message in request.messages:
+        request.tool_choice.name = _fit(request.tool_choice.name, limit, back)
+    for message in request.messages:  # the whole history: a type test per part, not isinstance
         for part in message.content:
-            if isinstance(part, ToolCallPart):
-                part.name = fit(part.name)
+            if type(part) is ToolCallPart:
+                part.name = _fit(part.name, limit, back)
     return back
+
+
+def _fit(name: str, limit: int, back: dict[str, str]) -> str:
+    """``name`` as ``upstream`` takes it, noting a renamed one in ``back``."""
+    fitted = portable_name(name, limit)
+    if fitted != name:
+        back[fitted] = name
+    return fitted
 
 
 def name_response_back(response: Response, back: dict[str, str]) -> None:

@@ -8,7 +8,6 @@ OpenAPI spec). Anything the canonical form cannot hold is either dropped with a 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +30,7 @@ from ..._hub.canonical import (
 )
 from ..._hub.errors import RequestTranslationError, UnsupportedFeatureError
 from ..._hub.reasoning import effort_for_budget
+from ..._hub.tool_names import fits
 
 # Content blocks produced and consumed by Anthropic's own server tools. A non-Anthropic upstream
 # cannot replay them, and silently dropping them would hide what the model did earlier.
@@ -155,9 +155,6 @@ def _optional(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], para
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise RequestTranslationError(f"{param} must be {_type_name(kind)}, got {type(value).__name__}", param=param)
     return value
-
-
-TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 def _nonempty(value: str, param: str) -> str:
@@ -490,7 +487,7 @@ def _parse_tool(raw: Any, i: int, losses: list[str]) -> Tool:
     name = raw.get("name")
     if type(name) is not str:
         name = _required(raw, "name", str, f"tools[{i}].name")
-    if not TOOL_NAME.fullmatch(name):  # Anthropic's own rule (and every other upstream's)
+    if not fits(name, 128):  # Anthropic's own rule (and every other upstream's)
         where = f"tools[{i}]"
         raise RequestTranslationError(f"{where}.name must be 1-128 letters, digits, '_' or '-'", param=f"{where}.name")
     description = raw.get("description")

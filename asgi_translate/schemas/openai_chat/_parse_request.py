@@ -7,7 +7,6 @@ https://platform.openai.com/docs/api-reference/chat/create
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ..._hub import json as _json
@@ -28,6 +27,7 @@ from ..._hub.canonical import (
 )
 from ..._hub.errors import UnsupportedFeatureError
 from ..._hub.reasoning import budget_for_effort, effort_for_budget
+from ..._hub.tool_names import fits
 from .._openai_common import expect_object as _object
 from .._openai_common import expect_range, split_data_url
 from .._openai_common import expect_string as _string
@@ -36,7 +36,6 @@ from ._fields import reasoning_parts
 
 ToolContent = TextPart | ImagePart | FilePart
 
-_TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
 EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh", "max"})  # the spec's ReasoningEffort
 
 # Fields read by parse_request itself; everything else is either rejected below or dropped with
@@ -354,9 +353,7 @@ def _tools(raw: Any) -> list[Tool]:
         name = function.get("name")
         if type(name) is not str:
             name = _string(name, f"tools[{number}].function.name")
-        if not _TOOL_NAME.fullmatch(
-            name
-        ):  # OpenAI's rule (up to 64; Anthropic's 128 admitted): no upstream takes others
+        if not fits(name, 128):  # OpenAI's rule (up to 64; Anthropic's 128 admitted): no upstream takes others
             param = f"tools[{number}].function.name"
             raise _fail(f"'{param}' must be letters, digits, '_' or '-'", param)
         tools.append(
