@@ -28,6 +28,7 @@ from ..._hub.canonical import (
 )
 from ..._hub.context import Context
 from ..._hub.errors import type_from_openai
+from ..._hub.frame_template import FrameTemplate, learn
 from ..._hub.pipeline import DataEvents
 from ..._hub.sse import ServerSentEvent
 from ._fields import stop_reason, usage_from_chat
@@ -36,6 +37,10 @@ _loads = _json.loads  # bound once: the backend is chosen when _hub.json is impo
 
 #: Frames given as bytes (the bytes lane): parsed as they came, chosen once per backend.
 _loads_bytes = _json.loads_bytes
+
+
+#: See ChatStreamDecoder._probes.
+_PROBES = 4
 
 
 class _PendingCall:
@@ -65,6 +70,8 @@ class ChatStreamDecoder:
         "_ids",
         "_last_vendor",
         "_finish",
+        "_templates",
+        "_probes",
     )
 
     def __init__(self, ctx: Context) -> None:
@@ -80,6 +87,11 @@ class ChatStreamDecoder:
         self._ids: dict[str, int] = {}  # tool call id -> vendor index, for servers that omit index
         self._last_vendor = 0
         self._finish: str | None = None
+        #: The open block kind's repeated text frame (see _hub/frame_template.py), once learned.
+        self._templates: dict[BlockKind | None, FrameTemplate] = {}
+        #: Probes a stream may still spend learning one: a server whose frames never repeat
+        #: (a new ``created`` on every chunk) pays a few parses more, not one per frame.
+        self._probes = _PROBES
 
     # -- entry points -------------------------------------------------------------------------
 
@@ -107,6 +119,11 @@ class ChatStreamDecoder:
         delta is answered as ``(index, text)`` (see :class:`~asgi_translate._hub.pipeline.StreamDecoder`)."""
         if self._done:
             return []
+        template = self._templates.get(self._kind)
+        if template is not None and event == "":
+            text = template.text_of(data)
+            if text is not None:
+                return (self._index, text)  # what _more_text would have read
         if data == b"[DONE]":
             return self._end()
         try:
@@ -116,8 +133,26 @@ class ChatStreamDecoder:
         if self._started and type(chunk) is dict and event == "":
             text = self._more_text(chunk)
             if text is not None:
+                if self._probes:
+                    self._learn(data, text)
                 return (self._index, text)  # BlockDelta(self._index, text), unbuilt
         return self._chunk(chunk, event)
+
+    def _learn(self, data: bytes, text: str) -> None:
+        """Keep ``data``'s template for the open block's kind, when it has one that can be proved.
+        A frame that the kind's template missed for its text alone (a quote in it) says nothing
+        new: only a frame that opens another way (a new ``created``) is worth a probe."""
+        known = self._templates.get(self._kind)
+        if known is not None and data.startswith(known.head):
+            return
+        self._probes -= 1
+        template = learn(data, text, self._read, "obfuscation")
+        if template is not None:
+            self._templates[self._kind] = template
+
+    def _read(self, chunk: Any) -> str | None:
+        """:meth:`_more_text` for any parsed value: the template's probe is read by it."""
+        return self._more_text(chunk) if type(chunk) is dict else None
 
     def _chunk(self, chunk: Any, event: str) -> list[StreamEvent]:
         """One parsed chunk (``event``: its SSE event type) that missed :meth:`_more_text`."""

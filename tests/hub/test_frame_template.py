@@ -1,0 +1,220 @@
+"""A learned frame template reads a repeated delta frame's text exactly as parsing it would.
+
+The reference for every case is the chat decoder's own reader on the parsed frame: a template
+answers a text only where that reader would answer the same text, and misses (None: parse the
+frame) everywhere else.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from conftest import make_context
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asgi_translate._hub import frame_template
+from asgi_translate._hub import json as json_backend
+from asgi_translate._hub.canonical import BlockDelta, Request
+from asgi_translate._hub.frame_template import FrameTemplate, learn
+from asgi_translate._hub.json import loads_bytes
+from asgi_translate._hub.sse import ServerSentEvent
+from asgi_translate.schemas.openai_chat import _decoder
+from asgi_translate.schemas.openai_chat._decoder import ChatStreamDecoder
+
+HEAD = '{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1758034836,"model":"m"'
+
+
+def openai(content: str, obfuscation: str | None = "qfQV", **choice: Any) -> bytes:
+    """A chat chunk as OpenAI writes one: compact, non-ASCII as it is, obfuscation last."""
+    body: dict[str, Any] = json.loads(HEAD + "}")
+    body["choices"] = [{"index": 0, "delta": {"content": content}, "logprobs": None, "finish_reason": None, **choice}]
+    body["usage"] = None
+    if obfuscation is not None:
+        body["obfuscation"] = obfuscation
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def started_decoder() -> ChatStreamDecoder:
+    """A decoder with a text block open, as after a stream's first chunks."""
+    decoder = ChatStreamDecoder(make_context(Request(model="m", messages=[])))
+    decoder.decode(ServerSentEvent(openai("Hi").decode()))
+    assert decoder._kind == "text"
+    return decoder
+
+
+def read(decoder: ChatStreamDecoder, data: bytes) -> str | None:
+    """What the decoder's reader answers for ``data`` parsed whole (None: not a plain delta)."""
+    try:
+        value = loads_bytes(data)
+    except ValueError:
+        return None
+    return decoder._read(value)
+
+
+def test_a_template_reads_later_frames_with_any_obfuscation() -> None:
+    decoder = started_decoder()
+    template = learn(openai(" world"), " world", decoder._read, "obfuscation")
+    assert template is not None
+    assert template.head.endswith(b'"delta":{"content":"')
+    assert template.tail == b'"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"'
+    assert template.end == b'"}'
+    assert template.text_of(openai(" caf\u00e9 \U0001f642", "qfQVOwfh62")) == " caf\u00e9 \U0001f642"
+    assert template.text_of(openai("line\n\nnext\t\u2028", "")) == "line\n\nnext\t\u2028"  # escaped: parsed alone
+    assert template.text_of(openai("<", None)) is None  # no obfuscation: another frame
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (openai('say "hi"'), "a quote in the text: the first one found is escaped"),
+        (openai('ends with a quote"'), "the first quote found is escaped: the text ends in a backslash"),
+        (openai("ends with a backslash\\"), "the text ends in a backslash"),
+        (openai(""), "no text"),
+        (openai("x", "has-dash"), "obfuscation that is not letters and digits"),
+        (openai("x", finish_reason="stop"), "a finish_reason: another frame"),
+        (openai("x").replace(b'"finish_reason":null', b'"finish_reason":"ab"'), "another frame, as long"),
+        (openai("x").replace(b'"x"', b'"a\x01b"'), "a raw control character: not JSON"),
+        (openai("x").replace(b'"x"', b'"\\q"'), "an escape JSON does not have"),
+        (openai("x")[:-2], "the frame's end is cut"),
+        (openai("x")[:-1] + b'"}', "a quote in the free slot"),
+        (openai("x") + b" ", "bytes after the frame"),
+        (openai("x").replace(b'"obfuscation":"qfQV"}', b'"obfuscation":"qf"}"}'), "a frame in the free slot"),
+        (openai("x").replace(b'"obfuscation":"qfQV"}', b'"obfuscation":""}'[:-2]), "no end"),
+    ],
+)
+def test_a_template_misses_every_frame_it_cannot_read_exactly(data: bytes, why: str) -> None:
+    decoder = started_decoder()
+    template = learn(openai(" world"), " world", decoder._read, "obfuscation")
+    assert template is not None
+    assert template.text_of(data) is None, why
+
+
+def test_bytes_that_are_not_utf8_are_read_as_the_frames_parser_reads_them() -> None:
+    decoder = started_decoder()
+    template = learn(openai(" world"), " world", decoder._read, "obfuscation")
+    assert template is not None
+    data = openai("x").replace(b'"x"', b'"\xff"')
+    # orjson refuses them (the decoder then reads the frame with U+FFFD in place); the stdlib
+    # backend reads them replaced, for the slot as for the whole frame.
+    assert template.text_of(data) == (None if json_backend.BACKEND == "orjson" else "\ufffd")
+
+
+def test_without_a_free_slot_the_frame_must_repeat_every_other_byte() -> None:
+    decoder = started_decoder()
+    template = learn(openai(" world", None), " world", decoder._read, None)
+    assert template is not None and template.end is None
+    assert template.text_of(openai("next", None)) == "next"
+    assert template.text_of(openai("next", None) + b"}") is None
+    assert template.text_of(openai("next", "abc")) is None
+
+
+def test_no_template_when_the_slot_is_not_proved() -> None:
+    decoder = started_decoder()
+    # The text also names the model: two places it could come from.
+    assert learn(openai("m"), "m", decoder._read, "obfuscation") is None
+    # A reader that never answers the marker: nothing is kept.
+    assert learn(openai("x"), "x", lambda value: None, "obfuscation") is None
+    # The upstream writes the text another way than orjson would (\u escapes): not found.
+    escaped = openai("x").replace(b'"content":"x"', b'"content":"\\u0078"')
+    assert learn(escaped, "x", decoder._read, "obfuscation") is None
+
+
+def test_a_nested_obfuscation_key_is_not_taken_for_the_free_slot() -> None:
+    decoder = started_decoder()
+    nested = openai("x", None).replace(b'"usage":null', b'"usage":null,"extra":{"obfuscation":"ab"}')
+    template = learn(nested, "x", decoder._read, "obfuscation")
+    # The probe put its marker in the nested value and the top-level key is missing: no template.
+    assert template is None
+
+
+# -- the chat decoder's use of it -------------------------------------------------------------
+
+
+def test_the_decoder_learns_once_and_reads_later_frames_without_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    decoder = started_decoder()
+    assert decoder.decode_data(openai(" one", "a1"), "") == (0, " one")
+    assert "text" in decoder._templates
+    parsed: list[bytes] = []
+
+    def counted(data: bytes) -> Any:
+        parsed.append(data)
+        return loads_bytes(data)
+
+    monkeypatch.setattr(_decoder, "_loads_bytes", counted)
+    assert decoder.decode_data(openai(" two", "b22"), "") == (0, " two")
+    assert decoder.decode_data(openai("\n", "c333"), "") == (0, "\n")
+    assert parsed == []  # the template read both
+    assert decoder.decode_data(openai("", "d"), "") == []  # missed: parsed, and nothing to say
+    assert len(parsed) == 1
+
+
+def test_a_stream_that_never_repeats_spends_a_few_probes_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    decoder = started_decoder()
+    learned: list[str] = []
+
+    def counted(data: bytes, text: str, *rest: Any) -> FrameTemplate | None:
+        learned.append(text)
+        return learn(data, text, *rest)
+
+    monkeypatch.setattr(_decoder, "learn", counted)
+    for n in range(20):  # a new "created" on every chunk: each template misses the next frame
+        frame = openai(f"t{n}").replace(b"1758034836", str(1758034836 + n).encode())
+        assert decoder.decode_data(frame, "") == (0, f"t{n}")
+    assert len(learned) == _decoder._PROBES
+    assert decoder._probes == 0
+
+
+def test_a_text_the_template_cannot_hold_spends_no_probe() -> None:
+    decoder = started_decoder()
+    assert decoder.decode_data(openai(" one"), "") == (0, " one")
+    for text in ['a "quote"', "a backslash\\", 'more "quotes"']:
+        assert decoder.decode_data(openai(text), "") == (0, text)
+    assert decoder._probes == _decoder._PROBES - 1
+
+
+def test_the_template_is_per_block_kind() -> None:
+    decoder = ChatStreamDecoder(make_context(Request(model="m", messages=[])))
+    reasoning = openai("x").replace(b'{"content":"x"}', b'{"content":null,"reasoning_content":"x"}')
+    first = reasoning.replace(b'"x"', b'"think"')
+    out = decoder.decode_data(first, "")
+    assert isinstance(out, list)  # the first chunk starts the message and the block
+    assert decoder.decode_data(reasoning.replace(b'"x"', b'" more"'), "") == (0, " more")
+    assert set(decoder._templates) == {"reasoning"}
+    # A text frame does not fit the reasoning template: parsed, it closes the block and opens text.
+    out = decoder.decode_data(openai("Answer"), "")
+    assert isinstance(out, list) and out[-1] == BlockDelta(1, "Answer")
+    assert decoder.decode_data(openai(" more"), "") == (1, " more")
+    assert set(decoder._templates) == {"reasoning", "text"}
+    # Back to reasoning text while a text block is open: the reasoning template is not consulted.
+    out = decoder.decode_data(reasoning, "")
+    assert isinstance(out, list) and out[-1] == BlockDelta(2, "x")
+
+
+# -- property: the template answers what parsing answers --------------------------------------
+
+_SLOT = st.text(alphabet=st.characters(codec="utf-8"), max_size=12)
+_RAW = st.binary(max_size=6)
+
+
+@given(text=_SLOT, raw_cut=_RAW, obfuscation=st.text(max_size=6), mode=st.sampled_from(["text", "raw", "free"]))
+@settings(max_examples=400, deadline=None)
+def test_a_template_never_answers_other_than_the_reader(text: str, raw_cut: bytes, obfuscation: str, mode: str) -> None:
+    decoder = started_decoder()
+    template = learn(openai(" world"), " world", decoder._read, "obfuscation")
+    assert isinstance(template, FrameTemplate)
+    if mode == "text":
+        data = openai(text, obfuscation)
+    elif mode == "raw":  # any bytes in the text slot, valid JSON or not
+        data = template.head + raw_cut + template.tail + b"abc" + (template.end or b"")
+    else:  # any bytes in the free slot
+        data = template.head + b"ok" + template.tail + raw_cut + (template.end or b"")
+    answer = template.text_of(data)
+    if answer is not None:
+        assert answer == read(decoder, data)
+
+
+def test_the_marker_needs_no_escape() -> None:
+    assert json.dumps(frame_template._MARK) == '"' + frame_template._MARK + '"'
