@@ -397,7 +397,16 @@ def tree_cpu_seconds(pid: int) -> float:
     return sum(tree_cpu_by_pid(pid).values())
 
 
-def tree_cpu_by_pid(pid: int) -> dict[int, float]:
+def tree_system_seconds(pid: int) -> float:
+    """System CPU of ``pid`` and every live descendant: the kernel's part of the socket work,
+    which callgrind's instruction counts (user space only) leave out."""
+    return sum(tree_cpu_by_pid(pid, _SYSTEM).values())
+
+
+_USER_AND_SYSTEM, _SYSTEM = (11, 12), (12,)  # utime and stime, counted from the field after the state
+
+
+def tree_cpu_by_pid(pid: int, fields_summed: tuple[int, ...] = _USER_AND_SYSTEM) -> dict[int, float]:
     """User + system CPU seconds of ``pid`` and of each live descendant, by pid: how evenly
     ``--workers`` processes share the load shows here."""
     children: dict[int, list[int]] = {}
@@ -413,7 +422,7 @@ def tree_cpu_by_pid(pid: int) -> dict[int, float]:
         fields = raw[raw.rfind(b")") + 2 :].split()
         child = int(entry)
         children.setdefault(int(fields[1]), []).append(child)
-        stats[child] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        stats[child] = sum(int(fields[i]) for i in fields_summed) / CLK_TCK
     tree: dict[int, float] = {}
     todo = [pid]
     while todo:
@@ -535,6 +544,7 @@ async def drive(
         await asyncio.sleep(0.1)
     up0, t0 = tree_cpu_seconds(upstream_pid), time.perf_counter()
     by_pid0 = tree_cpu_by_pid(target.proc.pid)
+    system0 = tree_system_seconds(target.proc.pid)
     me0 = _own_cpu()
     first_sample, done0 = len(load.samples), len(load.completed)
     await asyncio.sleep(window)
@@ -542,6 +552,7 @@ async def drive(
         await asyncio.sleep(0.1)
     up1, t1 = tree_cpu_seconds(upstream_pid), time.perf_counter()
     by_pid1 = tree_cpu_by_pid(target.proc.pid)
+    system1 = tree_system_seconds(target.proc.pid)
     cpu0, cpu1 = sum(by_pid0.values()), sum(by_pid1.values())
     me1 = _own_cpu()
     window_samples = [s for s in load.samples[first_sample:] if s.start < t1]
@@ -570,6 +581,7 @@ async def drive(
         "failures": load.failures,
     }
     row["cpu_us_per_stream"] = (cpu1 - cpu0) / completed * 1e6 if completed else None
+    row["system_us_per_stream"] = (system1 - system0) / completed * 1e6 if completed else None
     row["cpu_share"] = (cpu1 - cpu0) / elapsed
     row["upstream_cpu_share"] = (up1 - up0) / elapsed
     # Each process's share of a core (the supervisor and each worker of --workers N).
@@ -640,18 +652,20 @@ def render(result: dict[str, Any]) -> str:
         f"Proxy capacity ({result['date']}, {result['machine']}): 54-frame chat stream, Messages client "
         "(floors: chat client, no translation)",
         "",
-        "| target | cores | concurrency | streams/s | TTFB p50 / p99 ms | CPU µs / stream | CPU used: target / harness "
-        "(cores) | failures |",
-        "|---|---|---|---|---|---|---|---|",
+        "| target | cores | concurrency | streams/s | TTFB p50 / p99 ms | CPU µs / stream | of it, system "
+        "| CPU used: target / harness (cores) | failures |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         p50 = (">" if r["ttfb_p50_lower_bound"] else "") + f"{r['ttfb_p50_ms']:,.0f}"
         p99 = (">" if r["ttfb_p99_lower_bound"] else "") + f"{r['ttfb_p99_ms']:,.0f}"
         cpu = r.get("cpu_us_per_stream")
+        system = r.get("system_us_per_stream")
         harness = r.get("upstream_cpu_share", 0.0) + r.get("load_cpu_share", 0.0)
         lines.append(
             f"| {r['target']} | {r['cores']} | {r['concurrency']:,} | {r['streams_per_s']:,.0f} | {p50} / {p99} | "
-            f"{'' if cpu is None else f'{cpu:,.0f}'} | {r['cpu_share']:.2f} / {harness:.2f} | {r['failures']} |"
+            f"{'' if cpu is None else f'{cpu:,.0f}'} | {'' if system is None else f'{system:,.0f}'} | "
+            f"{r['cpu_share']:.2f} / {harness:.2f} | {r['failures']} |"
         )
     cost = result.get("inprocess_cost")
     if cost:
