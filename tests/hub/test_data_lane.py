@@ -78,6 +78,13 @@ CHAT_FRAMES = [
     b"data: [1, 2]\n\n",
     b"data: \n\n",
     b": keep-alive\n\n",
+    # Frames that repeat the bytes around their text, as OpenAI's do: the decoder's frame template reads them.
+    chunk({"content": "x"}, obfuscation="ab12"),
+    chunk({"content": " caf\u00e9\n"}, obfuscation=""),
+    chunk({"content": 'q"uote'}, obfuscation="Z"),
+    chunk({"content": "back\\"}, obfuscation="Z9"),
+    chunk({"content": "ok"}, obfuscation="a-b"),
+    chunk({"content": "ok"}, obfuscation="ab", finish_reason=None),
     b"id: 7\nretry: 10\n\n",
     b'data: {"id":"c1","choices":[{"index":0,"delta":{"content":"crlf"}}]}\r\n\r\n',
     b'data: {"id":"c1",\ndata: "choices":[]}\n\n',
