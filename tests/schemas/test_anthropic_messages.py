@@ -49,6 +49,7 @@ from asgi_translate._hub.errors import (
     StreamTranslationError,
     UnsupportedFeatureError,
 )
+from asgi_translate._hub.json import dumpb
 from asgi_translate._hub.sse import ServerSentEvent, SSEDecoder
 from asgi_translate.schemas import get_codec
 from asgi_translate.schemas.anthropic_messages import (
@@ -62,6 +63,7 @@ from asgi_translate.schemas.anthropic_messages import (
     render_request,
     render_response,
 )
+from asgi_translate.schemas.anthropic_messages._fields import message_usage
 
 REQUESTS = corpus_files("messages", ".request.json")
 STREAMS = corpus_files("messages", ".sse")
@@ -1585,6 +1587,32 @@ def test_encode_block_before_message_start_and_unclosed_blocks_at_finish() -> No
         "message_delta",
         "message_stop",
     ]
+
+
+@pytest.mark.parametrize(
+    ("message_id", "model", "usage"),
+    [
+        ("chatcmpl-1", "claude-sonnet-4-5", None),
+        ('id "quoted" \\ \n\u2028', "mod\u00e8le\t\x00", Usage(input_tokens=7, output_tokens=1, cache_write_tokens=2)),
+        ("", "m", Usage()),
+    ],
+)
+def test_encode_message_start_is_the_message_dumped(message_id: str, model: str, usage: Usage | None) -> None:
+    """message_start is written around its id, model and usage: the bytes of the whole message
+    dumped, whatever those hold."""
+    context = ctx(client_model=model)
+    out = MessagesStreamEncoder(context).encode(MessageStart(message_id, "upstream-model", usage))
+    message: dict[str, Any] = {
+        "id": message_id or "msg_test0001",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": message_usage(usage),
+    }
+    assert out == b"event: message_start\ndata: " + dumpb({"type": "message_start", "message": message}) + b"\n\n"
 
 
 def test_encode_ignores_everything_after_the_terminator() -> None:
