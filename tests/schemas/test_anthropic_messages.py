@@ -1615,6 +1615,47 @@ def test_encode_message_start_is_the_message_dumped(message_id: str, model: str,
     assert out == b"event: message_start\ndata: " + dumpb({"type": "message_start", "message": message}) + b"\n\n"
 
 
+def test_encode_block_frames_are_their_dicts_dumped() -> None:
+    """Block frames are written from byte templates: the bytes of each frame's dict dumped, for
+    every kind of block, odd tool names and ids, and wire indexes past one digit."""
+
+    def frame(event: str, data: dict[str, Any]) -> bytes:
+        return b"event: " + event.encode() + b"\ndata: " + dumpb(data) + b"\n\n"
+
+    def delta(wire: int, kind: str, key: str, text: str) -> bytes:
+        return frame(
+            "content_block_delta", {"type": "content_block_delta", "index": wire, "delta": {"type": kind, key: text}}
+        )
+
+    kinds: list[tuple[BlockStart, dict[str, Any], str, str]] = [
+        (BlockStart(0, "text"), {"type": "text", "text": ""}, "text_delta", "text"),
+        (
+            BlockStart(0, "reasoning"),
+            {"type": "thinking", "thinking": "", "signature": ""},
+            "thinking_delta",
+            "thinking",
+        ),
+        (BlockStart(0, "refusal"), {"type": "text", "text": ""}, "text_delta", "text"),
+        (
+            BlockStart(0, "tool_call", call_id='c"1\\', name="f\u00e9\n"),
+            {"type": "tool_use", "id": 'c"1\\', "name": "f\u00e9\n", "input": {}},
+            "input_json_delta",
+            "partial_json",
+        ),
+    ]
+    encoder = MessagesStreamEncoder(ctx())
+    encoder.encode(MessageStart("m", "m"))
+    for index in range(13):
+        start, block, kind, key = kinds[index % len(kinds)]
+        start = BlockStart(index, start.kind, start.call_id, start.name)
+        out = encoder.encode(start) + encoder.encode(BlockDelta(index, 'a "b"')) + encoder.encode(BlockStop(index))
+        assert out == (
+            frame("content_block_start", {"type": "content_block_start", "index": index, "content_block": block})
+            + delta(index, kind, key, 'a "b"')
+            + frame("content_block_stop", {"type": "content_block_stop", "index": index})
+        )
+
+
 def test_encode_ignores_everything_after_the_terminator() -> None:
     encoder = MessagesStreamEncoder(ctx())
     assert encoder.encode(Finish("end_turn")).endswith(b'data: {"type":"message_stop"}\n\n')

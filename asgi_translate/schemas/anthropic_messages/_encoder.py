@@ -47,6 +47,22 @@ _START_ID = b'event: message_start\ndata: {"type":"message_start","message":{"id
 _START_MODEL = b',"type":"message","role":"assistant","model":'
 _START_USAGE = b',"content":[],"stop_reason":null,"stop_sequence":null,"usage":'
 _NO_USAGE = _dumpb(message_usage(None))
+# A block's frames with its wire index put in (``%d``): the bytes _frame writes for their dicts,
+# without a dict built and dumped for each block of every stream. content_block_start is followed
+# by its content block and ``}\n\n``; a delta frame by its text and _DELTA_END.
+_BLOCK_START = b'event: content_block_start\ndata: {"type":"content_block_start","index":%d,"content_block":'
+_BLOCK_STOP = b'event: content_block_stop\ndata: {"type":"content_block_stop","index":%d}\n\n'
+_DELTA_PREFIXES = {
+    form: _DELTA_EVENT
+    + b'{"type":"content_block_delta","index":%d,"delta":{"type":"'
+    + (_TOOL if form == _CUSTOM else form).encode()
+    + b'","'
+    + key.encode()
+    + b'":'
+    for form, key in _DELTA_KEYS.items()
+}
+_TEXT_BLOCK = b'{"type":"text","text":""}}\n\n'
+_THINKING_BLOCK = b'{"type":"thinking","thinking":"","signature":""}}\n\n'
 
 
 class MessagesStreamEncoder:
@@ -161,20 +177,16 @@ class MessagesStreamEncoder:
         if event.kind == "tool_call":
             self._form = _CUSTOM if event.custom else _TOOL
             call_id = event.call_id or self._ctx.new_id("toolu_")
-            block: dict[str, Any] = {"type": "tool_use", "id": call_id, "name": event.name or "", "input": {}}
+            block = _dumpb({"type": "tool_use", "id": call_id, "name": event.name or "", "input": {}}) + b"}\n\n"
         elif event.kind == "reasoning":
             self._form = _THINKING
-            block = {"type": "thinking", "thinking": "", "signature": ""}
+            block = _THINKING_BLOCK
         else:  # text and refusal: Messages shows a refusal as text
             self._form = _TEXT
-            block = {"type": "text", "text": ""}
+            block = _TEXT_BLOCK
         self._plain = event.index if self._form != _CUSTOM else None
-        delta_type = _TOOL if self._form == _CUSTOM else self._form
-        self._prefix = (
-            f'{_DELTA_EVENT.decode()}{{"type":"content_block_delta","index":{wire},"delta":{{"type":"{delta_type}",'
-            f'"{_DELTA_KEYS[self._form]}":'
-        ).encode()
-        out = _frame("content_block_start", {"type": "content_block_start", "index": wire, "content_block": block})
+        self._prefix = _DELTA_PREFIXES[self._form] % wire
+        out = _BLOCK_START % wire + block
         if self._form == _CUSTOM:
             # A freeform call's raw text becomes {"input": "<raw>"}, streamed as JSON pieces.
             out += self._json_frame('{"input":"')
@@ -202,7 +214,7 @@ class MessagesStreamEncoder:
         elif self._form == _CUSTOM:
             out = self._json_frame('"}')
         self._current = self._plain = None
-        return out + _frame("content_block_stop", {"type": "content_block_stop", "index": wire})
+        return out + _BLOCK_STOP % wire
 
     def _replay(self) -> bytes:
         """Open held blocks in the order they started, until one of them is still unfinished."""
@@ -242,7 +254,7 @@ class MessagesStreamEncoder:
         # content_block_stop would announce a complete call with truncated input (the API itself
         # sends its error event with blocks open).
         if self._current is not None and self._form not in (_REDACTED, _TOOL, _CUSTOM):
-            out = _frame("content_block_stop", {"type": "content_block_stop", "index": self._wire - 1})
+            out = _BLOCK_STOP % (self._wire - 1)
         self._held.clear()
         kind = event.type if event.type in ANTHROPIC_TYPES else "api_error"
         return out + _frame("error", {"type": "error", "error": {"type": kind, "message": event.message}})
