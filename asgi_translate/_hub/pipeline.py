@@ -277,17 +277,20 @@ class StreamTranslator:
     def _data_lines(self, chunk: bytes, parts: list[bytes | Pieces]) -> bytes | Pieces | None:
         """The lane for a chunk of several whole events, each one ``data:`` line: a remote
         upstream's reads carry a few frames each. ``None`` (nothing consumed) when any event has
-        another shape; the caller then gives the whole chunk to the SSE decoder."""
-        pieces = chunk[:-2].split(b"\n\n")
-        for piece in pieces:
-            if piece[:6] != b"data: " or 10 in piece:
-                return None
+        another shape; the caller then gives the whole chunk to the SSE decoder.
+
+        The shape is checked for the whole chunk at once (the caller saw it open with ``data: ``
+        and end with a blank line): split at each ``\n\ndata: ``, it holds one line ending per
+        piece and one more for its end, two each, exactly when no piece has a line of its own."""
+        payloads = chunk[6:-2].split(b"\n\ndata: ")
+        if chunk.count(10) != 2 * len(payloads):
+            return None
         decode_data = self._decode_data
         assert decode_data is not None
         encode_delta = self._encode_delta
-        self.frames_in += len(pieces)  # as the SSE decoder counts: the events after a terminator too
-        for piece in pieces:
-            canonicals = decode_data(piece[6:], "")
+        self.frames_in += len(payloads)  # as the SSE decoder counts: the events after a terminator too
+        for payload in payloads:
+            canonicals = decode_data(payload, "")
             if type(canonicals) is tuple:  # a text delta: never a terminator
                 parts.append(encode_delta(canonicals[0], canonicals[1]))
                 continue
