@@ -12,11 +12,10 @@ that delta with that text, which :meth:`FrameTemplate.text_of` cuts out and pars
 Exact by construction, not by guess: a template is kept only after a probe, the template with
 a marker in its text slot (and another in its free slot) parsed by the decoder's own JSON parser
 and read by the decoder's own reader, which must give the marker back. A frame the template
-accepts differs from the probe only inside those two strings: the text slot holds no unescaped
-quote and parses alone as a JSON string, the free slot holds letters and digits. So the frame
-parses to the same structure with another string in the same place, and the reader would have
-answered that string. Every other frame (bytes the parser refuses, a different field, a text
-that ends in a backslash) misses and is parsed whole, as before.
+accepts differs from the probe only inside those two strings: the text slot parses alone as one
+JSON string, the free slot holds letters and digits. So the frame parses to the same structure
+with another string in the same place, and the reader would have answered that string. Every
+other frame (bytes the parser refuses, a different field) misses and is parsed whole, as before.
 """
 
 from __future__ import annotations
@@ -38,38 +37,40 @@ class FrameTemplate:
     ``free`` slot: the value of a top-level key the reader never reads (OpenAI's
     ``obfuscation``, different in every frame), accepted when it is ASCII letters and digits."""
 
-    __slots__ = ("head", "tail", "end", "_start", "_after")
+    __slots__ = ("head", "tail", "end", "_start")
 
     def __init__(self, head: bytes, tail: bytes, end: bytes | None) -> None:
         self.head = head  # up to and including the text's opening quote
         self.tail = tail  # from the text's closing quote to the free value's opening quote, or the frame's end
         self.end = end  # from the free value's closing quote to the frame's end; None: no free slot
         self._start = len(head)
-        self._after = len(tail) + (len(end) if end is not None else 0)
 
     def text_of(self, data: bytes) -> str | None:
-        """The text of ``data`` when it is this template around other strings, else None (parse it)."""
+        """The text of ``data`` when it is this template around other strings, else None (parse it).
+
+        The text's end is found from the frame's end, whose bytes are known (the free value
+        holds no quote), so a text with quotes in it is read too; parsed alone, it must then be
+        one JSON string, which it is not if it holds an unescaped quote."""
         if not data.startswith(self.head):
             return None
-        start = self._start
-        close = data.find(b'"', start)  # the text's closing quote, unless escaped (checked next)
-        raw = data[start:close]
-        if close <= start or raw[-1] == 92:  # no text, no closing quote, or maybe an escaped one
-            return None
-        end = self.end
+        tail, end = self.tail, self.end
         if end is None:
-            if len(data) != close + self._after or not data.endswith(self.tail):
+            close = len(data) - len(tail)
+            if not data.endswith(tail):
                 return None
         else:
-            free_start = close + len(self.tail)
             free_end = len(data) - len(end)
-            if free_end < free_start or not data.startswith(self.tail, close) or not data.endswith(end):
+            opening = data.rfind(b'"', self._start, free_end)  # the free value's opening quote
+            close = opening + 1 - len(tail)
+            if not data.endswith(end) or not data.startswith(tail, close):
                 return None
-            free = data[free_start:free_end]
+            free = data[opening + 1 : free_end]
             if free and not free.isalnum():
                 return None
-        try:  # the JSON parser checks the string itself: escapes, control characters, UTF-8
-            text: str = loads_bytes(b'"' + raw + b'"')
+        if close <= self._start:  # no text (or the head and tail overlap)
+            return None
+        try:  # the JSON parser checks the string itself: quotes, escapes, control characters, UTF-8
+            text: str = loads_bytes(b'"' + data[self._start : close] + b'"')
         except ValueError:
             return None
         return text

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from asgi_translate._hub import frame_template
 from asgi_translate._hub import json as json_backend
-from asgi_translate._hub.canonical import BlockDelta, Request
+from asgi_translate._hub.canonical import BlockDelta, BlockStart, BlockStop, Request
 from asgi_translate._hub.frame_template import FrameTemplate, learn
 from asgi_translate._hub.json import loads_bytes
 from asgi_translate._hub.sse import ServerSentEvent
@@ -63,15 +63,17 @@ def test_a_template_reads_later_frames_with_any_obfuscation() -> None:
     assert template.end == b'"}'
     assert template.text_of(openai(" caf\u00e9 \U0001f642", "qfQVOwfh62")) == " caf\u00e9 \U0001f642"
     assert template.text_of(openai("line\n\nnext\t\u2028", "")) == "line\n\nnext\t\u2028"  # escaped: parsed alone
+    assert template.text_of(openai('say "hi"', "x1")) == 'say "hi"'  # its end is found from the frame's end
+    assert template.text_of(openai('ends with a quote"')) == 'ends with a quote"'
+    assert template.text_of(openai("ends with a backslash\\")) == "ends with a backslash\\"
     assert template.text_of(openai("<", None)) is None  # no obfuscation: another frame
 
 
 @pytest.mark.parametrize(
     ("data", "why"),
     [
-        (openai('say "hi"'), "a quote in the text: the first one found is escaped"),
-        (openai('ends with a quote"'), "the first quote found is escaped: the text ends in a backslash"),
-        (openai("ends with a backslash\\"), "the text ends in a backslash"),
+        (openai("x").replace(b'"content":"x"', b'"content":"x","y":"z"'), "another key: the slot is no one string"),
+        (openai("x").replace(b'"content":"x"', b'"content":"x\\"'), "an escaped quote where the text should end"),
         (openai(""), "no text"),
         (openai("x", "has-dash"), "obfuscation that is not letters and digits"),
         (openai("x", finish_reason="stop"), "a finish_reason: another frame"),
@@ -107,7 +109,10 @@ def test_without_a_free_slot_the_frame_must_repeat_every_other_byte() -> None:
     template = learn(openai(" world", None), " world", decoder._read, None)
     assert template is not None and template.end is None
     assert template.text_of(openai("next", None)) == "next"
+    assert template.text_of(openai('{"a": "b"}', None)) == '{"a": "b"}'
     assert template.text_of(openai("next", None) + b"}") is None
+    finished = openai("next", None).replace(b'"finish_reason":null', b'"finish_reason":"ab"')  # as long
+    assert template.text_of(finished) is None
     assert template.text_of(openai("next", "abc")) is None
 
 
@@ -167,11 +172,29 @@ def test_a_stream_that_never_repeats_spends_a_few_probes_only(monkeypatch: pytes
     assert decoder._probes == 0
 
 
-def test_a_text_the_template_cannot_hold_spends_no_probe() -> None:
+def test_texts_with_quotes_and_escapes_are_read_without_parsing_or_probes(monkeypatch: pytest.MonkeyPatch) -> None:
     decoder = started_decoder()
     assert decoder.decode_data(openai(" one"), "") == (0, " one")
-    for text in ['a "quote"', "a backslash\\", 'more "quotes"']:
-        assert decoder.decode_data(openai(text), "") == (0, text)
+    parsed: list[bytes] = []
+
+    def counted(data: bytes) -> Any:
+        parsed.append(data)
+        return loads_bytes(data)
+
+    monkeypatch.setattr(_decoder, "_loads_bytes", counted)
+    escaped = openai("x").replace(b'"content":"x"', b'"content":"\\u0078"')  # written another way
+    for frame, text in [(openai('a "quote"'), 'a "quote"'), (openai("a backslash\\"), "a backslash\\"), (escaped, "x")]:
+        assert decoder.decode_data(frame, "") == (0, text)
+    assert parsed == []
+    assert decoder._probes == _decoder._PROBES - 1
+
+
+def test_a_frame_that_opens_as_the_template_does_spends_no_probe() -> None:
+    decoder = started_decoder()
+    assert decoder.decode_data(openai(" one"), "") == (0, " one")
+    other_tail = openai("two").replace(b'"usage":null', b'"usage":null,"service_tier":"default"')
+    for _ in range(3):  # missed (another end), parsed, and not learned again: its head is known
+        assert decoder.decode_data(other_tail, "") == (0, "two")
     assert decoder._probes == _decoder._PROBES - 1
 
 
@@ -218,3 +241,65 @@ def test_a_template_never_answers_other_than_the_reader(text: str, raw_cut: byte
 
 def test_the_marker_needs_no_escape() -> None:
     assert json.dumps(frame_template._MARK) == '"' + frame_template._MARK + '"'
+
+
+def call_frame(vendor: int, arguments: str, obfuscation: str = "ab", **call: Any) -> bytes:
+    """An OpenAI chunk streaming a tool call's arguments."""
+    body: dict[str, Any] = json.loads(HEAD + "}")
+    function: dict[str, Any] = {"arguments": arguments, **call.pop("function", {})}
+    delta = {"tool_calls": [{"index": vendor, **call, "function": function}]}
+    body["choices"] = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}]
+    body["usage"], body["obfuscation"] = None, obfuscation
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def test_an_open_calls_arguments_are_read_by_its_template(monkeypatch: pytest.MonkeyPatch) -> None:
+    decoder = started_decoder()
+    opened = decoder.decode_data(call_frame(0, "", id="call_1", type="function", function={"name": "f"}), "")
+    assert opened == [BlockStop(0), BlockStart(1, "tool_call", call_id="call_1", name="f")]
+    assert decoder.decode_data(call_frame(0, '{"city": '), "") == [BlockDelta(1, '{"city": ')]  # parsed, learned
+    assert None in decoder._templates and decoder._call_index == 1
+    parsed: list[bytes] = []
+
+    def counted(data: bytes) -> Any:
+        parsed.append(data)
+        return loads_bytes(data)
+
+    monkeypatch.setattr(_decoder, "_loads_bytes", counted)
+    assert decoder.decode_data(call_frame(0, '"Par', "x1y2"), "") == (1, '"Par')
+    assert decoder.decode_data(call_frame(0, 'is"}'), "") == (1, 'is"}')
+    assert parsed == []
+    # A second call (vendor 1) opens, streams, and is learned in its turn; the first is parsed again.
+    second = call_frame(1, "", id="call_2", type="function", function={"name": "g"})
+    assert decoder.decode_data(second, "") == [BlockStart(2, "tool_call", call_id="call_2", name="g")]
+    assert decoder.decode_data(call_frame(1, "{}"), "") == [BlockDelta(2, "{}")]
+    assert decoder.decode_data(call_frame(1, " "), "") == (2, " ")
+    assert decoder._last_vendor == 1
+    assert decoder.decode_data(call_frame(0, "late"), "") == [BlockDelta(1, "late")]
+    assert decoder._last_vendor == 0  # routed back, as the general path routes it
+
+
+def test_a_calls_template_follows_its_frames_shape() -> None:
+    decoder = started_decoder()
+    decoder.decode_data(call_frame(0, "", id="call_1", type="function", function={"name": "f"}), "")
+    named = call_frame(0, "{}", id="call_1")  # the id again: the same answer, another frame
+    assert decoder.decode_data(named, "") == [BlockDelta(1, "{}")]
+    assert decoder.decode_data(named.replace(b'"{}"', b'"[0]"'), "") == (1, "[0]")
+    assert decoder.decode_data(call_frame(0, "[1]"), "") == [BlockDelta(1, "[1]")]  # another head: learned again
+    template = decoder._templates[None]
+    assert template.text_of(named.replace(b'"{}"', b'"[2]"')) is None
+    assert template.text_of(call_frame(0, "[2]")) == "[2]"
+    assert decoder._probes == _decoder._PROBES - 2
+    # A hit routes as the general path does: a frame without an index then goes to the same call.
+    decoder._probes = 0
+    decoder.decode_data(call_frame(1, "", id="call_2", type="function", function={"name": "g"}), "")
+    assert decoder._last_vendor == 1
+    assert decoder.decode_data(call_frame(0, "[3]"), "") == (1, "[3]")
+    assert decoder._last_vendor == 0
+    unindexed = json.loads(call_frame(0, "[4]"))
+    del unindexed["choices"][0]["delta"]["tool_calls"][0]["index"]
+    assert decoder.decode_data(json.dumps(unindexed).encode(), "") == [BlockDelta(1, "[4]")]
+    pending = started_decoder()  # a call not yet named is pending, not open: nothing to learn
+    pending.decode_data(call_frame(3, '{"a"', id="call_9"), "")
+    assert pending.decode_data(call_frame(3, ":1}"), "") == []
+    assert None not in pending._templates

@@ -72,6 +72,8 @@ class ChatStreamDecoder:
         "_finish",
         "_templates",
         "_probes",
+        "_call_vendor",
+        "_call_index",
     )
 
     def __init__(self, ctx: Context) -> None:
@@ -87,8 +89,12 @@ class ChatStreamDecoder:
         self._ids: dict[str, int] = {}  # tool call id -> vendor index, for servers that omit index
         self._last_vendor = 0
         self._finish: str | None = None
-        #: The open block kind's repeated text frame (see _hub/frame_template.py), once learned.
+        #: The open block kind's repeated text frame (see _hub/frame_template.py), once learned;
+        #: under ``None`` (no text block open), the arguments frame of the call last streamed,
+        #: whose vendor and block indexes are ``_call_vendor`` and ``_call_index``.
         self._templates: dict[BlockKind | None, FrameTemplate] = {}
+        self._call_vendor = 0
+        self._call_index = 0
         #: Probes a stream may still spend learning one: a server whose frames never repeat
         #: (a new ``created`` on every chunk) pays a few parses more, not one per frame.
         self._probes = _PROBES
@@ -119,11 +125,15 @@ class ChatStreamDecoder:
         delta is answered as ``(index, text)`` (see :class:`~asgi_translate._hub.pipeline.StreamDecoder`)."""
         if self._done:
             return []
-        template = self._templates.get(self._kind)
+        kind = self._kind
+        template = self._templates.get(kind)
         if template is not None and event == "":
             text = template.text_of(data)
             if text is not None:
-                return (self._index, text)  # what _more_text would have read
+                if kind is not None:
+                    return (self._index, text)  # what _more_text would have read
+                self._last_vendor = self._call_vendor  # as _tool_call would have
+                return (self._call_index, text)
         if data == b"[DONE]":
             return self._end()
         try:
@@ -136,7 +146,46 @@ class ChatStreamDecoder:
                 if self._probes:
                     self._learn(data, text)
                 return (self._index, text)  # BlockDelta(self._index, text), unbuilt
-        return self._chunk(chunk, event)
+        out = self._chunk(chunk, event)
+        if self._probes and self._kind is None and len(out) == 1 and type(out[0]) is BlockDelta and event == "":
+            self._learn_call(data, out[0])
+        return out
+
+    def _learn_call(self, data: bytes, delta: BlockDelta) -> None:
+        """:meth:`_learn` for a frame that streamed an open call's arguments."""
+        known = self._templates.get(None)
+        if known is not None and data.startswith(known.head):
+            return
+        self._probes -= 1
+        vendor = self._call_vendor = self._last_vendor  # the call _tool_call routed it to
+        template = learn(data, delta.text, self._read_arguments, "obfuscation")
+        if template is not None:  # the probe found vendor's call open: its block is in _tools
+            self._templates[None] = template
+            self._call_index = self._tools[vendor]
+        elif known is not None:  # _call_vendor now names another call: the old template is no use
+            del self._templates[None]
+
+    def _read_arguments(self, chunk: Any) -> str | None:
+        """The arguments a parsed chunk adds to the open call ``_call_vendor``, when that is all it
+        does: the general path answers it with that one ``BlockDelta`` (and routes it to that call)."""
+        if type(chunk) is not dict or chunk.get("usage") is not None or chunk.get("error") or "x_groq" in chunk:
+            return None
+        choices = chunk.get("choices")
+        if type(choices) is not list or len(choices) != 1:
+            return None
+        choice = choices[0]
+        if type(choice) is not dict or choice.get("index", 0) != 0 or choice.get("finish_reason"):
+            return None
+        delta = choice.get("delta")
+        calls = delta.get("tool_calls") if type(delta) is dict and len(delta) == 1 else None
+        if type(calls) is not list or len(calls) != 1 or type(calls[0]) is not dict:
+            return None
+        call = calls[0]
+        function = call.get("function")
+        if type(call.get("index")) is not int or call["index"] != self._call_vendor or type(function) is not dict:
+            return None
+        arguments = function.get("arguments")
+        return arguments if type(arguments) is str and arguments and self._call_vendor in self._tools else None
 
     def _learn(self, data: bytes, text: str) -> None:
         """Keep ``data``'s template for the open block's kind, when it has one that can be proved.
