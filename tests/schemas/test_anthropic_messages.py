@@ -63,7 +63,7 @@ from asgi_translate.schemas.anthropic_messages import (
     render_request,
     render_response,
 )
-from asgi_translate.schemas.anthropic_messages._fields import message_usage
+from asgi_translate.schemas.anthropic_messages._fields import message_usage, usage_out
 
 REQUESTS = corpus_files("messages", ".request.json")
 STREAMS = corpus_files("messages", ".sse")
@@ -1654,6 +1654,27 @@ def test_encode_block_frames_are_their_dicts_dumped() -> None:
             + delta(index, kind, key, 'a "b"')
             + frame("content_block_stop", {"type": "content_block_stop", "index": index})
         )
+
+
+@pytest.mark.parametrize(
+    ("finish", "usage"),
+    [
+        (Finish("stop_sequence", '"\\\n\u00e9'), Usage(10, 3, 4, 2)),
+        (Finish("end_turn", "unused"), None),
+        (Finish(None), Usage()),
+    ],
+)
+def test_encode_message_delta_is_its_dict_dumped(finish: Finish, usage: Usage | None) -> None:
+    encoder = MessagesStreamEncoder(ctx())
+    encoder.encode(MessageStart("m", "m"))
+    if usage is not None:
+        encoder.encode(UsageUpdate(usage))
+    reason = finish.reason or "end_turn"
+    delta = {"stop_reason": reason, "stop_sequence": finish.stop_sequence if reason == "stop_sequence" else None}
+    data = {"type": "message_delta", "delta": delta, "usage": usage_out(usage) if usage else {"output_tokens": 0}}
+    assert encoder.encode(finish) == (
+        b"event: message_delta\ndata: " + dumpb(data) + b'\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n'
+    )
 
 
 def test_encode_ignores_everything_after_the_terminator() -> None:

@@ -62,6 +62,12 @@ _DELTA_PREFIXES = {
     for form, key in _DELTA_KEYS.items()
 }
 _TEXT_BLOCK = b'{"type":"text","text":""}}\n\n'
+# message_delta up to its stop reason, between the reason and the stop sequence, between that and
+# the usage, and its end followed by message_stop.
+_MESSAGE_DELTA = b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":'
+_DELTA_SEQUENCE = b',"stop_sequence":'
+_DELTA_USAGE = b'},"usage":'
+_END = b"}\n\n" + _MESSAGE_STOP
 _THINKING_BLOCK = b'{"type":"thinking","thinking":"","signature":""}}\n\n'
 
 
@@ -241,10 +247,12 @@ class MessagesStreamEncoder:
             out += self._replay()
         reason = stop_reason_out(event.reason)
         # Input counts are repeated here because a chat upstream reports them only at the end.
-        usage = usage_out(self._usage) if self._usage is not None else {"output_tokens": 0}
-        delta = {"stop_reason": reason, "stop_sequence": event.stop_sequence if reason == "stop_sequence" else None}
-        out += _frame("message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
-        return out + _MESSAGE_STOP
+        usage = _dumpb(usage_out(self._usage)) if self._usage is not None else b'{"output_tokens":0}'
+        sequence = _dumpb(event.stop_sequence) if reason == "stop_sequence" else b"null"
+        # The bytes of _frame("message_delta", {"type": "message_delta", "delta": {"stop_reason",
+        # "stop_sequence"}, "usage"}), written around its values (once per stream, as the block
+        # frames are), then message_stop.
+        return b"".join((out, _MESSAGE_DELTA, _dumpb(reason), _DELTA_SEQUENCE, sequence, _DELTA_USAGE, usage, _END))
 
     def _error(self, event: StreamError) -> bytes:
         self._done = True
