@@ -499,7 +499,7 @@ def _parse_tool(raw: Any, i: int, losses: list[str]) -> Tool:
     strict = raw.get("strict")
     if strict is not None and type(strict) is not bool:
         strict = _optional(raw, "strict", bool, f"tools[{i}].strict")
-    return Tool(name=name, description=description, parameters=parameters, strict=strict)
+    return Tool(name, description, parameters, strict)  # positional: keywords to a class cost a dict per tool
 
 
 # -- thinking and output format ---------------------------------------------------------------

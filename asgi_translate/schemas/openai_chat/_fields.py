@@ -78,12 +78,14 @@ def usage_from_chat(usage: dict[str, Any]) -> Usage:
     completion_details = usage.get("completion_tokens_details")
     if not isinstance(completion_details, dict):
         completion_details = {}
+    # Positional, in the order of Usage's fields (input, output, cache read, cache write,
+    # reasoning): keyword arguments to a class cost a dict, built and unpacked again.
     return Usage(
-        input_tokens=prompt,
-        output_tokens=completion,
-        cache_read_tokens=_count(prompt_details.get("cached_tokens")) or _count(usage.get("prompt_cache_hit_tokens")),
-        cache_write_tokens=_count(prompt_details.get("cache_write_tokens")),
-        reasoning_tokens=_count(completion_details.get("reasoning_tokens")),
+        prompt,
+        completion,
+        _count(prompt_details.get("cached_tokens")) or _count(usage.get("prompt_cache_hit_tokens")),
+        _count(prompt_details.get("cache_write_tokens")),
+        _count(completion_details.get("reasoning_tokens")),
     )
 
 

@@ -357,11 +357,11 @@ def _tools(raw: Any) -> list[Tool]:
             param = f"tools[{number}].function.name"
             raise _fail(f"'{param}' must be letters, digits, '_' or '-'", param)
         tools.append(
-            Tool(
-                name=name,
-                description=description if isinstance(description, str) and description else None,
-                parameters=parameters if isinstance(parameters, dict) else {"type": "object", "properties": {}},
-                strict=strict if isinstance(strict, bool) else None,
+            Tool(  # positional (name, description, parameters, strict): keywords to a class cost a dict per tool
+                name,
+                description if isinstance(description, str) and description else None,
+                parameters if isinstance(parameters, dict) else {"type": "object", "properties": {}},
+                strict if isinstance(strict, bool) else None,
             )
         )
     return tools
