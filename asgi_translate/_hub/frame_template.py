@@ -69,8 +69,9 @@ class FrameTemplate:
                 return None
         if close <= self._start:  # no text (or the head and tail overlap)
             return None
-        try:  # the JSON parser checks the string itself: quotes, escapes, control characters, UTF-8
-            text: str = loads_bytes(b'"' + data[self._start : close] + b'"')
+        try:  # the slot with its quotes (the head's last byte, the tail's first), parsed alone:
+            # the JSON parser checks the string itself (quotes, escapes, control characters, UTF-8)
+            text: str = loads_bytes(data[self._start - 1 : close + 1])
         except ValueError:
             return None
         return text
