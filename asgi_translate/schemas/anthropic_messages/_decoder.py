@@ -82,9 +82,7 @@ class MessagesStreamDecoder:
         self._usage = Usage()
 
     def decode(self, event: ServerSentEvent) -> list[StreamEvent]:
-        """One upstream event. A text, thinking or tool-input delta (nine frames in ten) is
-        handled right here rather than in :meth:`_delta`: this runs once per frame, and a method
-        call and a table lookup cost more than the few comparisons that replace them."""
+        """One upstream event."""
         if self._done:
             return []
         try:
@@ -93,27 +91,8 @@ class MessagesStreamDecoder:
             raise StreamTranslationError(f"upstream sent a frame that is not JSON: {event.data[:100]!r}") from None
         if type(data) is not dict:  # both parsers make exact dicts
             raise StreamTranslationError(f"upstream sent a frame that is not a JSON object: {event.data[:100]!r}")
-        kind = data.get("type") or event.event
-        if kind == "content_block_delta":
-            delta = data.get("delta")
-            if type(delta) is dict:
-                index = self._indexes.get(data.get("index"))  # type: ignore[arg-type]
-                if index is None or index == _SKIPPED:
-                    return []
-                delta_type = delta.get("type")
-                if delta_type == "text_delta":
-                    text = delta.get("text")
-                elif delta_type == "thinking_delta":
-                    text = delta.get("thinking")
-                elif delta_type == "input_json_delta":
-                    text = delta.get("partial_json")
-                    if text:
-                        self._no_input.pop(index, None)
-                else:
-                    return self._delta(data)
-                return [BlockDelta(index, text)] if text else []
-            return self._delta(data)
-        return self._event(kind, data)
+        out = self._parsed(data, data.get("type") or event.event)
+        return [BlockDelta(out[0], out[1])] if isinstance(out, tuple) else out
 
     def decode_data(self, data: bytes, event: str) -> DataEvents:
         """:meth:`decode` for an event given as its raw data bytes and its type (the translator's
@@ -121,11 +100,7 @@ class MessagesStreamDecoder:
         text decode first. Bytes it refuses (not JSON, or not UTF-8, which ``decode`` sees with
         U+FFFD in place) and values that are not objects go through :meth:`decode`, so the
         answer and any error are the same. A text, thinking or tool-input delta is answered as
-        ``(index, text)`` (see :class:`~asgi_translate._hub.pipeline.StreamDecoder`).
-
-        NOTE: the delta test is :meth:`decode`'s, written out again rather than shared: a shared
-        helper would cost a call per frame on both paths. tests/hub/test_data_lane.py holds the
-        two to the same output."""
+        ``(index, text)`` (see :class:`~asgi_translate._hub.pipeline.StreamDecoder`)."""
         if self._done:
             return []
         try:
@@ -133,10 +108,17 @@ class MessagesStreamDecoder:
             kind = payload.get("type") or event  # AttributeError: a value that is no object
         except (ValueError, AttributeError):
             return self.decode(ServerSentEvent(data.decode("utf-8", "replace"), event))
+        return self._parsed(payload, kind)
+
+    def _parsed(self, payload: dict[str, Any], kind: str) -> DataEvents:
+        """One parsed event of type ``kind``, for both entry points. A text, thinking or
+        tool-input delta (nine frames in ten) is handled right here rather than in
+        :meth:`_delta`: a method call and a table lookup cost more than the few comparisons that
+        replace them. It is answered as ``(index, text)`` when the text is a string."""
         if kind == "content_block_delta":
             delta = payload.get("delta")
             if type(delta) is dict:
-                index = self._indexes.get(payload.get("index"))
+                index = self._indexes.get(payload.get("index"))  # type: ignore[arg-type]
                 if index is None or index == _SKIPPED:
                     return []
                 delta_type = delta.get("type")

@@ -70,10 +70,7 @@ class ResponsesStreamDecoder:
     # -- entry points -------------------------------------------------------------------------
 
     def decode(self, event: ServerSentEvent) -> list[StreamEvent]:
-        """One upstream event. A text or arguments delta for a part or item already open, past
-        its first delta (nearly every frame), is answered right here: this runs once per frame,
-        and the handler chain it skips costs several calls and lists. Everything else, and
-        every first delta, goes through the handlers."""
+        """One upstream event."""
         if self._done:
             return []
         data = event.data
@@ -85,7 +82,32 @@ class ResponsesStreamDecoder:
             raise StreamTranslationError(f"upstream sent a frame that is not JSON: {data[:200]!r}") from None
         if type(payload) is not dict:  # both parsers make exact dicts
             return []
-        kind = payload.get("type") or event.event
+        out = self._parsed(payload, payload.get("type") or event.event)
+        return [BlockDelta(out[0], out[1])] if isinstance(out, tuple) else out
+
+    def decode_data(self, data: bytes, event: str) -> DataEvents:
+        """:meth:`decode` for an event given as its raw data bytes and its type (the translator's
+        lane for ``event:`` + ``data:`` frames): orjson parses the bytes as they came, with no
+        text decode first. Bytes it refuses (not JSON, or not UTF-8, which ``decode`` sees with
+        U+FFFD in place) go through :meth:`decode`, so the answer and any error are the same. A
+        text, reasoning or arguments delta past its part's first is answered as ``(index, text)``
+        (see :class:`~asgi_translate._hub.pipeline.StreamDecoder`)."""
+        if self._done:
+            return []
+        if data == b"[DONE]":
+            return []
+        try:
+            payload = _loads_bytes(data)
+            kind = payload.get("type") or event  # AttributeError: a value that is no object
+        except (ValueError, AttributeError):
+            return self.decode(ServerSentEvent(data.decode("utf-8", "replace"), event))
+        return self._parsed(payload, kind)
+
+    def _parsed(self, payload: dict[str, Any], kind: str) -> DataEvents:
+        """One parsed event of type ``kind``, for both entry points. A text or arguments delta
+        for a part or item already open, past its first delta (nearly every frame), is answered
+        right here, as ``(index, text)``: the handler chain it skips costs several calls and
+        lists. Everything else, and every first delta, goes through the handlers."""
         if kind == "response.output_text.delta":
             block = self._parts.get((payload.get("output_index", -1), payload.get("content_index", 0)))
         elif kind == "response.reasoning_summary_text.delta":
@@ -100,49 +122,10 @@ class ResponsesStreamDecoder:
         if block is not None and block.part_text and block.index in self._open:
             text = payload.get("delta")
             if text and type(text) is str:
-                return [BlockDelta(block.index, text)]
-        handler = _HANDLERS.get(kind)
-        if handler is None:
-            return []  # annotations, hosted-tool progress, keep-alives: nothing canonical
-        return handler(self, payload)
-
-    def decode_data(self, data: bytes, event: str) -> DataEvents:
-        """:meth:`decode` for an event given as its raw data bytes and its type (the translator's
-        lane for ``event:`` + ``data:`` frames): orjson parses the bytes as they came, with no
-        text decode first. Bytes it refuses (not JSON, or not UTF-8, which ``decode`` sees with
-        U+FFFD in place) go through :meth:`decode`, so the answer and any error are the same. A
-        text, reasoning or arguments delta past its part's first is answered as ``(index, text)``
-        (see :class:`~asgi_translate._hub.pipeline.StreamDecoder`).
-
-        NOTE: the delta test is :meth:`decode`'s, written out again rather than shared: a shared
-        helper would cost a call per frame on both paths. tests/hub/test_data_lane.py holds the
-        two to the same output."""
-        if self._done:
-            return []
-        if data == b"[DONE]":
-            return []
-        try:
-            payload = _loads_bytes(data)
-            kind = payload.get("type") or event  # AttributeError: a value that is no object
-        except (ValueError, AttributeError):
-            return self.decode(ServerSentEvent(data.decode("utf-8", "replace"), event))
-        if kind == "response.output_text.delta":
-            block = self._parts.get((payload.get("output_index", -1), payload.get("content_index", 0)))
-        elif kind == "response.reasoning_summary_text.delta":
-            block = self._items.get(payload.get("output_index", -1))
-        elif kind == "response.function_call_arguments.delta":
-            block = self._items.get(payload.get("output_index", -1))
-            if block is not None and block.kind != "tool_call":
-                block = None
-        else:
-            block = None
-        if block is not None and block.part_text and block.index in self._open:
-            text = payload.get("delta")
-            if text and type(text) is str:
                 return (block.index, text)  # BlockDelta(block.index, text), unbuilt
         handler = _HANDLERS.get(kind)
         if handler is None:
-            return []
+            return []  # annotations, hosted-tool progress, keep-alives: nothing canonical
         return handler(self, payload)
 
     def flush(self) -> list[StreamEvent]:
