@@ -279,12 +279,13 @@ class StreamTranslator:
         upstream's reads carry a few frames each. ``None`` (nothing consumed) when any event has
         another shape; the caller then gives the whole chunk to the SSE decoder.
 
-        The shape is checked for the whole chunk at once (the caller saw it open with ``data: ``
-        and end with a blank line): split at each ``\n\ndata: ``, it holds one line ending per
-        piece and one more for its end, two each, exactly when no piece has a line of its own."""
+        Split at each ``\n\ndata: `` (the caller saw the chunk open with ``data: `` and end with
+        a blank line), it is that shape exactly when no piece holds a line ending of its own:
+        ``in`` finds one at memchr's speed, where counting the chunk's would read every byte."""
         payloads = chunk[6:-2].split(b"\n\ndata: ")
-        if chunk.count(10) != 2 * len(payloads):
-            return None
+        for payload in payloads:
+            if 10 in payload:
+                return None
         decode_data = self._decode_data
         assert decode_data is not None
         encode_delta = self._encode_delta
