@@ -11,6 +11,8 @@ from __future__ import annotations
 import codecs
 from dataclasses import dataclass
 
+_UTF8 = codecs.getincrementaldecoder("utf-8")  # looked up once: the registry's search is not free
+
 
 @dataclass(slots=True)
 class ServerSentEvent:
@@ -43,7 +45,9 @@ class SSEDecoder:
     )
 
     def __init__(self) -> None:
-        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        #: Made by the first chunk that needs it: most streams take the translator's bytes lane
+        #: throughout, and making one costs more than a frame's whole translation.
+        self._utf8: codecs.IncrementalDecoder | None = None
         self._tail = ""
         # A chunk that ended in "\r" already ended its line; a "\n" opening the next chunk is
         # the second half of that "\r\n", not an empty line.
@@ -73,9 +77,12 @@ class SSEDecoder:
                 self._at_start = False
                 self.lane = True
                 return self._whole_events(chunk.decode("utf-8", "replace"))
-        events = self._consume(self._complete_lines(self._utf8.decode(chunk)))
+        utf8 = self._utf8
+        if utf8 is None:
+            utf8 = self._utf8 = _UTF8(errors="replace")
+        events = self._consume(self._complete_lines(utf8.decode(chunk)))
         self._boundary = (
-            not self._tail and not self._data and not self._event and not self._skip_lf and not self._utf8.getstate()[0]
+            not self._tail and not self._data and not self._event and not self._skip_lf and not utf8.getstate()[0]
         )
         self.lane = self._boundary and not self._at_start
         return events
@@ -133,7 +140,7 @@ class SSEDecoder:
         """End of input: an unfinished last line counts, and so does a last event that lacks its
         blank line (servers that close the connection right after the final ``data:`` line)."""
         self.lane = False  # nothing follows the end (and _consume below may leave state)
-        lines = self._complete_lines(self._utf8.decode(b"", final=True))
+        lines = self._complete_lines(self._utf8.decode(b"", final=True) if self._utf8 is not None else "")
         if self._tail:
             lines.append(self._tail)
             self._tail = ""
