@@ -80,8 +80,9 @@ class FrameTemplate:
 def learn(data: bytes, text: str, read: Callable[[Any], str | None], free: str | None) -> FrameTemplate | None:
     """The template of ``data``, a frame whose text ``read`` (the decoder's reader of a parsed
     frame) found to be ``text``; None when the frame has no template this module can prove (the
-    text is written another way or appears twice, or the probe does not give the marker back). ``free`` names
-    a top-level key that ``read`` ignores and whose value changes from frame to frame."""
+    text is written another way or appears twice, or the probe does not give the marker back).
+    ``free`` names a top-level key that ``read`` ignores and whose value changes from frame to
+    frame."""
     slot = dumpb(text)  # as the upstream wrote it, when it escapes what orjson escapes, as most do
     at = data.find(slot)
     if at < 0 or data.find(slot, at + 1) >= 0:

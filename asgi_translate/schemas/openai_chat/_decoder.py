@@ -189,8 +189,9 @@ class ChatStreamDecoder:
 
     def _learn(self, data: bytes, text: str) -> None:
         """Keep ``data``'s template for the open block's kind, when it has one that can be proved.
-        A frame that the kind's template missed for its text alone (a quote in it) says nothing
-        new: only a frame that opens another way (a new ``created``) is worth a probe."""
+        A frame that opens as the kind's template does but missed it (another field after the
+        text) would only teach the same head again: only a frame that opens another way (a new
+        ``created``, a new id) is worth a probe."""
         known = self._templates.get(self._kind)
         if known is not None and data.startswith(known.head):
             return
