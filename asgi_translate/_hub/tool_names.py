@@ -27,17 +27,28 @@ _PORTABLE = {limit: re.compile(rf"[A-Za-z0-9_-]{{1,{limit}}}") for limit in set(
 _UNPORTABLE = re.compile(r"[^A-Za-z0-9_-]")
 
 
-@functools.lru_cache(maxsize=4096)
 def portable_name(name: str, limit: int) -> str:
     """``name`` when it fits, else a cleaned, cut form with a hash of the whole (a pure function).
 
     Cached: a client sends the same tools every turn, and its history calls them again, so most
-    names are looked up rather than matched (a regular expression match costs twice the lookup);
-    bounded, as the names are the client's."""
+    names are looked up rather than matched (a regular expression match costs twice the lookup).
+    Bounded, as the names are the client's: at most 4,096 of them, each no longer than
+    :data:`_CACHED_LENGTH` (a request may carry names of any length, and a cache of those would
+    keep megabytes alive)."""
+    if len(name) > _CACHED_LENGTH:
+        return _portable(name, limit)
+    return _cached_portable(name, limit)
+
+
+def _portable(name: str, limit: int) -> str:
     if _PORTABLE[limit].fullmatch(name):
         return name
     digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
     return f"{_UNPORTABLE.sub('_', name)[: limit - 11]}_{digest}"
+
+
+_CACHED_LENGTH = 256  # twice the longest name any schema allows
+_cached_portable = functools.lru_cache(maxsize=4096)(_portable)
 
 
 def fits(name: str, limit: int) -> bool:

@@ -134,3 +134,15 @@ async def test_a_long_mcp_tool_name_goes_to_chat_in_64_characters_and_streams_ba
     ]
     assert [start["content_block"]["name"] for start in starts] == [LONG]
     assert starts[0]["content_block"]["id"] == "call_9"
+
+
+def test_long_names_are_not_kept_in_the_cache() -> None:
+    from asgi_translate._hub import tool_names
+
+    before = tool_names._cached_portable.cache_info().currsize
+    huge = "n" * 100_000
+    fitted = portable_name(huge, 64)
+    assert len(fitted) == 64 and fitted.startswith("n" * 53 + "_")
+    assert tool_names._cached_portable.cache_info().currsize == before  # not kept
+    assert portable_name("long_names_cache_probe", 64) == "long_names_cache_probe"
+    assert tool_names._cached_portable.cache_info().currsize == before + 1
