@@ -98,14 +98,8 @@ class ChatStreamEncoder:
 
     def encode(self, event: StreamEvent) -> bytes:
         # Exact type checks, most frequent first: this runs once per frame.
-        if type(event) is BlockDelta:  # encode_delta's shortcut inline (a call costs more)
-            text = event.text
-            if event.index == self._plain and text:
-                dumped = _dumpb(text)
-                if self._again:
-                    return self._prefix + dumped + self._again + dumped + self._suffix
-                return self._prefix + dumped + self._suffix
-            return self._other_delta(event.index, text)
+        if type(event) is BlockDelta:  # most frames; the bytes lane calls encode_delta directly
+            return self.encode_delta(event.index, event.text)
         if self._done:
             return b""
         if type(event) is BlockStart:

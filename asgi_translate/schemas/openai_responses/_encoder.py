@@ -120,18 +120,8 @@ class ResponsesStreamEncoder:
 
     def encode(self, event: StreamEvent) -> Out:
         kind = type(event)
-        if kind is BlockDelta:  # most frames: encode_delta's shortcut, inline (a call costs more)
-            index: int = event.index  # type: ignore[union-attr]
-            text: str = event.text  # type: ignore[union-attr]
-            if index == self._plain and text:
-                try:
-                    self._text += text.encode()
-                except UnicodeEncodeError:  # a lone surrogate (the stdlib parser lets "\ud800" through)
-                    self._text += text.encode("utf-8", "surrogatepass")
-                sequence = self._seq
-                self._seq = sequence + 1
-                return self._prefix + dumpb(text) + (_TAILS[sequence] if sequence < _TAILS_MADE else _TAIL % sequence)
-            return self._other_delta(index, text)
+        if kind is BlockDelta:  # most frames; the bytes lane calls encode_delta directly
+            return self.encode_delta(event.index, event.text)  # type: ignore[union-attr]
         if self._done:
             return b""
         if kind is BlockStart:
