@@ -55,7 +55,7 @@ def fits(name: str, limit: int) -> bool:
     """Whether ``name`` goes up as it is toward an upstream that takes ``limit`` characters: the
     parsers' check of a tool definition's name (``[A-Za-z0-9_-]{1,128}``, every schema's rule),
     answered from :func:`portable_name`'s cache."""
-    return portable_name(name, limit) == name
+    return len(name) <= limit and portable_name(name, limit) == name  # a longer one is refused unhashed
 
 
 def fit_tool_names(request: Request, upstream: SchemaName) -> dict[str, str]:
