@@ -397,20 +397,22 @@ def tree_cpu_seconds(pid: int) -> float:
     return sum(tree_cpu_by_pid(pid).values())
 
 
-def tree_system_seconds(pid: int) -> float:
-    """System CPU of ``pid`` and every live descendant: the kernel's part of the socket work,
-    which callgrind's instruction counts (user space only) leave out."""
-    return sum(tree_cpu_by_pid(pid, _SYSTEM).values())
-
-
-_USER_AND_SYSTEM, _SYSTEM = (11, 12), (12,)  # utime and stime, counted from the field after the state
-
-
-def tree_cpu_by_pid(pid: int, fields_summed: tuple[int, ...] = _USER_AND_SYSTEM) -> dict[int, float]:
+def tree_cpu_by_pid(pid: int) -> dict[int, float]:
     """User + system CPU seconds of ``pid`` and of each live descendant, by pid: how evenly
     ``--workers`` processes share the load shows here."""
+    return _summed(tree_times(pid))
+
+
+def _summed(times: dict[int, tuple[float, float]]) -> dict[int, float]:
+    return {pid: user + system for pid, (user, system) in times.items()}
+
+
+def tree_times(pid: int) -> dict[int, tuple[float, float]]:
+    """User and system CPU seconds of ``pid`` and of each live descendant, by pid, from one pass
+    over ``/proc``. The system part is the kernel's share of the socket work, which callgrind's
+    instruction counts (user space only) leave out."""
     children: dict[int, list[int]] = {}
-    stats: dict[int, float] = {}
+    stats: dict[int, tuple[float, float]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -419,15 +421,15 @@ def tree_cpu_by_pid(pid: int, fields_summed: tuple[int, ...] = _USER_AND_SYSTEM)
                 raw = f.read()
         except OSError:
             continue
-        fields = raw[raw.rfind(b")") + 2 :].split()
+        fields = raw[raw.rfind(b")") + 2 :].split()  # from the field after the state: utime is 11, stime 12
         child = int(entry)
         children.setdefault(int(fields[1]), []).append(child)
-        stats[child] = sum(int(fields[i]) for i in fields_summed) / CLK_TCK
-    tree: dict[int, float] = {}
+        stats[child] = (int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK)
+    tree: dict[int, tuple[float, float]] = {}
     todo = [pid]
     while todo:
         current = todo.pop()
-        tree[current] = stats.get(current, 0.0)
+        tree[current] = stats.get(current, (0.0, 0.0))
         todo.extend(children.get(current, ()))
     return tree
 
@@ -543,17 +545,17 @@ async def drive(
     while len(load.completed) < concurrency and time.perf_counter() - start < SLOW_LIMIT:  # noqa: ASYNC110
         await asyncio.sleep(0.1)
     up0, t0 = tree_cpu_seconds(upstream_pid), time.perf_counter()
-    by_pid0 = tree_cpu_by_pid(target.proc.pid)
-    system0 = tree_system_seconds(target.proc.pid)
+    times0 = tree_times(target.proc.pid)
     me0 = _own_cpu()
     first_sample, done0 = len(load.samples), len(load.completed)
     await asyncio.sleep(window)
     while len(load.completed) - done0 < MIN_STREAMS and time.perf_counter() - t0 < SLOW_LIMIT:  # noqa: ASYNC110
         await asyncio.sleep(0.1)
     up1, t1 = tree_cpu_seconds(upstream_pid), time.perf_counter()
-    by_pid1 = tree_cpu_by_pid(target.proc.pid)
-    system1 = tree_system_seconds(target.proc.pid)
+    times1 = tree_times(target.proc.pid)
+    by_pid0, by_pid1 = _summed(times0), _summed(times1)
     cpu0, cpu1 = sum(by_pid0.values()), sum(by_pid1.values())
+    system0, system1 = sum(t[1] for t in times0.values()), sum(t[1] for t in times1.values())
     me1 = _own_cpu()
     window_samples = [s for s in load.samples[first_sample:] if s.start < t1]
     deadline = time.perf_counter() + grace
