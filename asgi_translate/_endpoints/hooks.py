@@ -24,7 +24,7 @@ from starlette.types import Message, Receive, Scope, Send
 from .._hub.canonical import MessageStart, Request, Response, StreamError, StreamEvent, Usage, UsageUpdate
 from .._hub.context import Context
 from .._hub.errors import TranslateError
-from .._hub.pipeline import DataEvents
+from .._hub.pipeline import DataEvents, DecodeRun
 from .._hub.routes import SchemaName
 from .._hub.sse import ServerSentEvent
 
@@ -110,12 +110,14 @@ async def notify(hook: ExchangeHook, exchange: Exchange) -> None:
 class _UsageTap:
     """A stream decoder wrapper that remembers usage and failures on their way to the encoder."""
 
-    __slots__ = ("_decoder", "_record", "_decode_data")
+    __slots__ = ("_decoder", "_record", "_decode_data", "decode_run")
 
     def __init__(self, decoder: StreamDecoder, record: _Record) -> None:
         self._decoder = decoder
         self._record = record
         self._decode_data: Callable[[bytes, str], DataEvents] | None = getattr(decoder, "decode_data", None)
+        #: The wrapped decoder's runs as they are: text deltas carry neither names nor usage.
+        self.decode_run: DecodeRun | None = getattr(decoder, "decode_run", None)
 
     def decode(self, event: ServerSentEvent) -> list[StreamEvent]:
         return self._record.see(self._decoder.decode(event))

@@ -140,6 +140,10 @@ _SLICE = 256 * 1024
 
 #: What a decoder's optional ``decode_data`` answers (see :class:`StreamDecoder`).
 DataEvents = list[StreamEvent] | tuple[int, str]
+#: A decoder's optional ``decode_run(frames, start) -> (index, texts)`` (see :class:`StreamDecoder`).
+DecodeRun = Callable[[list[bytes], int], tuple[int, list[str]]]
+#: A chunk's frames from this many on may be read as runs (a run costs about what two frames do).
+_MIN_RUN = 3
 
 
 class StreamDecoder(Protocol):
@@ -156,6 +160,12 @@ class StreamDecoder(Protocol):
     Messages and Responses frame), so the JSON parser reads the bytes as they came. It is looked
     up once per stream with ``getattr`` and may be ``None``; it is not part of this protocol, so
     wrappers and decoders without it keep working unchanged.
+
+    Likewise an optional ``decode_run(frames, start) -> (index, texts)``: for a chunk's several
+    one-line events (their data, ``frames``), the text deltas that ``decode_data`` would answer
+    for ``frames[start]`` and those after it, read at once, up to the first frame it would
+    answer otherwise (no texts: decode ``frames[start]`` alone). An encoder's optional
+    ``encode_deltas(index, texts)`` writes them, else ``encode_delta`` writes each.
     """
 
     def decode(self, event: ServerSentEvent) -> list[StreamEvent]: ...
@@ -180,7 +190,18 @@ class StreamTranslator:
     """Translate a stream chunk by chunk. Never raises: a translation bug ends the client's
     stream with its schema's failure event instead of a hung or truncated stream."""
 
-    __slots__ = ("_sse", "_decoder", "_encoder", "_decode_data", "_encode_delta", "done", "frames_in", "error")
+    __slots__ = (
+        "_sse",
+        "_decoder",
+        "_encoder",
+        "_decode_data",
+        "_decode_run",
+        "_encode_delta",
+        "_encode_deltas",
+        "done",
+        "frames_in",
+        "error",
+    )
 
     def __init__(self, decoder: StreamDecoder, encoder: StreamEncoder) -> None:
         self._sse = SSEDecoder()
@@ -189,6 +210,11 @@ class StreamTranslator:
         #: The decoder's optional bytes lane (see :class:`StreamDecoder`), or None.
         self._decode_data: Callable[[bytes, str], DataEvents] | None = getattr(decoder, "decode_data", None)
         self._encode_delta: Callable[[int, str], bytes | Pieces] = getattr(encoder, "encode_delta", self._delta)
+        #: Runs of text deltas read and written at once (see :class:`StreamDecoder`), or None.
+        self._decode_run: DecodeRun | None = getattr(decoder, "decode_run", None)
+        self._encode_deltas: Callable[[int, list[str]], bytes | Pieces] = getattr(
+            encoder, "encode_deltas", self._deltas
+        )
         #: True once the client's terminator (or failure event) was written.
         self.done = False
         self.frames_in = 0
@@ -289,9 +315,23 @@ class StreamTranslator:
         decode_data = self._decode_data
         assert decode_data is not None
         encode_delta = self._encode_delta
-        self.frames_in += len(payloads)  # as the SSE decoder counts: the events after a terminator too
-        for payload in payloads:
-            canonicals = decode_data(payload, "")
+        count = len(payloads)
+        self.frames_in += count  # as the SSE decoder counts: the events after a terminator too
+        decode_run = self._decode_run if count >= _MIN_RUN else None
+        at = 0
+        while at < count:
+            if decode_run is not None and count - at >= _MIN_RUN:
+                index, texts = decode_run(payloads, at)
+                if texts:  # text deltas only: never a terminator
+                    self._write_run(index, texts, parts)
+                    at += len(texts)
+                    continue
+                if index < 0:  # a run that failed would fail again from its next frame
+                    decode_run = None
+                canonicals = decode_data(payloads[at], "")
+            else:
+                canonicals = decode_data(payloads[at], "")
+            at += 1
             if type(canonicals) is tuple:  # a text delta: never a terminator
                 parts.append(encode_delta(canonicals[0], canonicals[1]))
                 continue
@@ -299,6 +339,17 @@ class StreamTranslator:
             if self._encode_into(canonicals, parts):
                 break
         return join(parts)
+
+    def _write_run(self, index: int, texts: list[str], parts: list[bytes | Pieces]) -> None:
+        """A run's frames, written at once; one by one when that fails (a string the encoder
+        cannot write), so that what precedes the failing one goes out before its failure, as it
+        would have frame by frame."""
+        try:
+            parts.append(self._encode_deltas(index, texts))
+        except (TypeError, ValueError):
+            encode_delta = self._encode_delta
+            for text in texts:
+                parts.append(encode_delta(index, text))
 
     def _event_lines(self, chunk: bytes, parts: list[bytes | Pieces]) -> bytes | Pieces | None:
         """:meth:`_data_lines` for a chunk of several whole events, each an ``event:`` line and a
@@ -332,6 +383,11 @@ class StreamTranslator:
     def _delta(self, index: int, text: str) -> bytes | Pieces:
         """``encode_delta`` for an encoder without one."""
         return self._encoder.encode(BlockDelta(index, text))
+
+    def _deltas(self, index: int, texts: list[str]) -> bytes | Pieces:
+        """``encode_deltas`` for an encoder without one."""
+        encode_delta = self._encode_delta
+        return join([encode_delta(index, text) for text in texts])
 
     def _encode_into(self, events: list[StreamEvent], parts: list[bytes | Pieces]) -> bool:
         """Encode ``events`` into ``parts`` (the caller's, so that what was encoded before a

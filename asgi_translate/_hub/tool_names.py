@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 
 from .canonical import BlockStart, Request, Response, StreamEvent, ToolCallPart
-from .pipeline import DataEvents, StreamDecoder
+from .pipeline import DataEvents, DecodeRun, StreamDecoder
 from .routes import SchemaName
 from .sse import ServerSentEvent
 
@@ -93,12 +93,14 @@ class NamesBack:
     """A stream decoder whose tool-call blocks carry the client's names; used only for requests
     that had a name renamed, so other streams pay nothing."""
 
-    __slots__ = ("_decoder", "_back", "_decode_data")
+    __slots__ = ("_decoder", "_back", "_decode_data", "decode_run")
 
     def __init__(self, decoder: StreamDecoder, back: dict[str, str]) -> None:
         self._decoder = decoder
         self._back = back
         self._decode_data: Callable[[bytes, str], DataEvents] | None = getattr(decoder, "decode_data", None)
+        #: The wrapped decoder's runs as they are: text deltas carry neither names nor usage.
+        self.decode_run: DecodeRun | None = getattr(decoder, "decode_run", None)
 
     def decode(self, event: ServerSentEvent) -> list[StreamEvent]:
         return self._rename(self._decoder.decode(event))

@@ -278,18 +278,30 @@ CORPUS = [
 def translate(
     upstream: SchemaName, client: SchemaName, chunks: list[bytes], *, shortcut: bool
 ) -> tuple[list[bytes], int]:
-    """The translator's output chunk by chunk, and how many deltas went to ``encode_delta``."""
+    """The translator's output chunk by chunk, and how many deltas went to ``encode_delta`` or,
+    a run at a time, to ``encode_deltas`` (without the shortcut, neither: each is encoded from
+    its ``BlockDelta``)."""
     ctx = make_context(request())
     t = StreamTranslator(get_codec(upstream).decoder(ctx), get_codec(client).encoder(ctx))
     calls = 0
     encode_delta: Callable[[int, str], bytes | Pieces] = t._encode_delta if shortcut else t._delta
+    encode_deltas = t._encode_deltas
 
     def counting(index: int, text: str) -> bytes | Pieces:
         nonlocal calls
         calls += 1
         return encode_delta(index, text)
 
+    def counting_run(index: int, texts: list[str]) -> bytes | Pieces:
+        nonlocal calls
+        calls += len(texts)
+        return encode_deltas(index, texts)
+
     t._encode_delta = counting
+    if hasattr(t._encoder, "encode_deltas"):  # else runs go through encode_delta, counted there
+        t._encode_deltas = counting_run
+    if not shortcut:
+        t._decode_run = None
     outs = [as_bytes(t.feed(chunk)) for chunk in chunks]
     outs.append(as_bytes(t.finish()))
     return outs, calls
@@ -323,9 +335,57 @@ def test_workload_streams_are_the_same_bytes_with_the_shortcut(
 def test_recorded_streams_are_the_same_bytes_with_the_shortcut(
     schema: SchemaName, path: Path, client: SchemaName
 ) -> None:
-    """Every recorded stream of the corpus, frame by frame, into each other schema."""
+    """Every recorded stream of the corpus, frame by frame, into each other schema; and whole,
+    in one chunk, as a remote upstream's read under load holds it (its text frames then read
+    and written as runs), the same bytes as frame by frame without any shortcut."""
     chunks = frames_of(path.read_bytes())
     fast, calls = translate(schema, client, chunks, shortcut=True)
     slow, slow_calls = translate(schema, client, chunks, shortcut=False)
     assert fast == slow and calls == slow_calls
     assert any(fast)  # the stream's bytes came out (a terminator at least)
+    whole, whole_calls = translate(schema, client, [b"".join(chunks)], shortcut=True)
+    assert b"".join(whole) == b"".join(slow) and whole_calls == slow_calls
+
+
+RUN_TEXTS = st.one_of(
+    st.sampled_from([",", '","', '"', '",', ",,", "\\", "\\,", '\\"', "a,b", "\x00", "\\u0000", "\\\x00"]), TEXTS
+)
+
+
+@pytest.mark.parametrize("start", STARTS, ids=lambda s: f"{s.kind}-{s.name}")
+@given(texts=st.lists(RUN_TEXTS, min_size=1, max_size=8), index=st.sampled_from([0, 1]))
+@settings(max_examples=200, deadline=None)
+def test_the_messages_encoders_run_writes_its_frames_one_by_one(
+    start: BlockStart, texts: list[str], index: int
+) -> None:
+    """``encode_deltas`` writes the bytes of ``encode_delta`` for each text in turn, for any
+    texts (U+0000 and its escape spelled out, which look like its separator, among them), for
+    the open block and for another."""
+    run, single = encoder("messages"), encoder("messages")
+    assert run.encode(start) == single.encode(start)
+    expected = b"".join(single.encode_delta(index, text) for text in texts)
+    assert run.encode_deltas(index, texts) == expected
+    assert run.encode(Finish("end_turn")) == single.encode(Finish("end_turn"))
+
+
+@pytest.mark.parametrize(("upstream", "client"), [("chat", client) for client in CLIENTS if client != "chat"])
+def test_a_whole_stream_in_one_chunk_is_read_in_runs_with_the_same_bytes(upstream: SchemaName, client: str) -> None:
+    """What a remote upstream's read holds under load, the whole stream: its text frames are
+    read as a few runs, not one by one, and the bytes are those frame by frame."""
+    frames = WORKLOAD.frames(upstream, 254)
+    ctx = make_context(request())
+    t = StreamTranslator(get_codec(upstream).decoder(ctx), get_codec(client).encoder(ctx))  # type: ignore[arg-type]
+    decode_run = t._decode_run
+    assert decode_run is not None
+    runs: list[int] = []
+
+    def counted(frames: list[bytes], start: int) -> tuple[int, list[str]]:
+        index, texts = decode_run(frames, start)
+        runs.append(len(texts))
+        return index, texts
+
+    t._decode_run = counted
+    whole = as_bytes(t.feed(b"".join(frames))) + as_bytes(t.finish())
+    by_frame, _ = translate(upstream, client, frames, shortcut=False)  # type: ignore[arg-type]
+    assert whole == b"".join(by_frame)
+    assert sum(runs) > 200 and len([n for n in runs if n]) < 12

@@ -303,3 +303,96 @@ def test_a_calls_template_follows_its_frames_shape() -> None:
     pending.decode_data(call_frame(3, '{"a"', id="call_9"), "")
     assert pending.decode_data(call_frame(3, ":1}"), "") == []
     assert None not in pending._templates
+
+
+# -- runs: several frames read at once --------------------------------------------------------
+
+
+def free_template() -> FrameTemplate:
+    template = learn(openai(" world"), " world", started_decoder()._read, "obfuscation")
+    assert isinstance(template, FrameTemplate) and template.end is not None
+    return template
+
+
+def test_a_run_reads_the_frames_it_opens_with_in_one_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    template = free_template()
+    texts = ["a", 'say "hi"', "caf\u00e9\n", "back\\", ",", "\U0001f642", '","', "x"]
+    frames = [openai(text, "qf" * i) for i, text in enumerate(texts)]
+    parsed: list[bytes] = []
+
+    def counted(data: bytes) -> Any:
+        parsed.append(data)
+        return loads_bytes(data)
+
+    monkeypatch.setattr(frame_template, "loads_bytes", counted)
+    assert template.texts_of_run(frames, 0) == texts
+    assert len(parsed) == 1
+    assert template.texts_of_run(frames, 5) == texts[5:]
+    # Another frame ends the run, wherever it is; the frames before it are read.
+    other = openai("y", finish_reason="stop")
+    assert template.texts_of_run([*frames[:3], other, *frames[3:]], 0) == texts[:3]
+    assert template.texts_of_run([other, *frames], 0) == []  # it looks like one: tried, and it failed
+    assert template.texts_of_run([openai("y").replace(b"chatcmpl-1", b"chatcmpl-2"), *frames], 0) == []
+    reasoning = openai("y").replace(b'"content"', b'"reasoning_content"')
+    assert template.texts_of_run([reasoning, *frames], 0) is None  # another kind: not tried
+    assert template.texts_of_run([*frames[:2], openai("")], 0) == texts[:2]  # no text: parsed alone
+
+
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        (openai("x", "has-dash"), "obfuscation that is not letters and digits"),
+        (openai("x").replace(b'"x"', b'"a\x01b"'), "a raw control character: not JSON"),
+        (openai("x").replace(b'"x"', b'"\\q"'), "an escape JSON does not have"),
+        (openai("x").replace(b'"content":"x"', b'"content":"x","y":"z"'), "another key: two strings"),
+        (openai("x").replace(b'"content":"x"', b'"content":"x\\"'), "an escaped quote where the text ends"),
+        (openai("x").replace(b'"qfQV"}', b'"qf"}"}'), "a frame in the free slot"),
+    ],
+)
+def test_a_run_ends_before_a_frame_it_cannot_read_exactly(bad: bytes, why: str) -> None:
+    template = free_template()
+    frames = [openai("a"), bad, openai("b")]
+    assert template.text_of(bad) is None, why
+    # At most the frame before it is read as a run: the rest are then read one by one.
+    assert template.texts_of_run(frames, 0) in ([], ["a"]), why
+
+
+def test_a_run_without_a_free_slot_and_its_window() -> None:
+    template = learn(openai(" world", None), " world", started_decoder()._read, None)
+    assert template is not None and template.end is None
+    frames = [openai(str(i), None) for i in range(100)]
+    assert template.texts_of_run(frames, 0) == [str(i) for i in range(frame_template._WINDOW)]
+    assert template.texts_of_run(frames, 90) == [str(i) for i in range(90, 100)]
+    assert template.texts_of_run([*frames[:2], openai("2", "abc")], 0) == ["0", "1"]
+
+
+_RUN_FRAME = st.one_of(
+    st.tuples(st.just("text"), _SLOT, st.text(alphabet="abcXYZ019", max_size=4)),
+    st.tuples(st.just("raw"), _RAW, st.just("ab")),
+    st.tuples(st.just("free"), st.just("ok"), st.text(max_size=3)),
+    st.tuples(st.just("other"), _SLOT, st.just("")),
+)
+
+
+@given(drawn=st.lists(_RUN_FRAME, min_size=1, max_size=8), start=st.integers(min_value=0, max_value=7))
+@settings(max_examples=400, deadline=None)
+def test_a_run_never_answers_other_than_text_of(drawn: list[tuple[str, Any, str]], start: int) -> None:
+    """Whatever the frames (any text, any bytes in either slot, other frames among them), a run
+    is the answers text_of gives its frames one by one, from the first, none of them None."""
+    template = free_template()
+    frames: list[bytes] = []
+    for mode, slot, free in drawn:
+        if mode == "text":
+            frames.append(openai(slot, free))
+        elif mode == "raw":
+            frames.append(template.head + slot + template.tail + free.encode() + (template.end or b""))
+        elif mode == "free":
+            frames.append(template.head + b"ok" + template.tail + free.encode() + (template.end or b""))
+        else:
+            frames.append(openai(slot, free, finish_reason="stop"))
+    frames = [frame for frame in frames if b"\n" not in frame and b"\r" not in frame]  # the lane's frames
+    if start >= len(frames):
+        return
+    texts = template.texts_of_run(frames, start) or []
+    answers = [template.text_of(frame) for frame in frames[start : start + len(texts)]]
+    assert texts == answers and None not in answers

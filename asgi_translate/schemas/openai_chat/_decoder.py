@@ -39,6 +39,9 @@ _loads = _json.loads  # bound once: the backend is chosen when _hub.json is impo
 _loads_bytes = _json.loads_bytes
 
 
+_NO_RUN: tuple[int, list[str]] = (0, [])
+_FAILED_RUN: tuple[int, list[str]] = (-1, [])
+
 #: See ChatStreamDecoder._probes.
 _PROBES = 4
 
@@ -150,6 +153,26 @@ class ChatStreamDecoder:
         if self._probes and self._kind is None and len(out) == 1 and type(out[0]) is BlockDelta and event == "":
             self._learn_call(data, out[0])
         return out
+
+    def decode_run(self, frames: list[bytes], start: int) -> tuple[int, list[str]]:
+        """:meth:`decode_data` for the frames ``frames[start:]`` opens with that the open block's
+        template reads (see :meth:`FrameTemplate.texts_of_run`): ``(index, texts)``, each text
+        what ``decode_data`` answers as ``(index, text)`` for its frame, in order; no texts when
+        the first frame is not read that way (decode it alone), with index -1 when the run
+        failed (do not try this chunk's later frames either: the same frames would fail)."""
+        kind = self._kind
+        template = self._templates.get(kind)
+        if template is None or self._done:
+            return _NO_RUN
+        texts = template.texts_of_run(frames, start)
+        if texts is None:
+            return _NO_RUN
+        if not texts:
+            return _FAILED_RUN
+        if kind is not None:
+            return self._index, texts
+        self._last_vendor = self._call_vendor  # as each frame's decode_data would have
+        return self._call_index, texts
 
     def _learn_call(self, data: bytes, delta: BlockDelta) -> None:
         """:meth:`_learn` for a frame that streamed an open call's arguments."""
