@@ -37,7 +37,7 @@ class FrameTemplate:
     ``free`` slot: the value of a top-level key the reader never reads (OpenAI's
     ``obfuscation``, different in every frame), accepted when it is ASCII letters and digits."""
 
-    __slots__ = ("head", "tail", "end", "_start", "_key", "_key_at")
+    __slots__ = ("head", "tail", "end", "_start", "_key", "_key_at", "_tail_end")
 
     def __init__(self, head: bytes, tail: bytes, end: bytes | None) -> None:
         self.head = head  # up to and including the text's opening quote
@@ -47,6 +47,9 @@ class FrameTemplate:
         #: The head's last bytes, which tell a run's frames from others (see texts_of_run).
         self._key = head[-_KEY:]
         self._key_at = self._start - len(self._key)
+        #: The tail's last bytes but its first (the text's closing quote): where a run's frame is
+        #: cut before its free value (see _cut_free).
+        self._tail_end = tail[-min(2, len(tail) - 1) :]
 
     def text_of(self, data: bytes) -> str | None:
         """The text of ``data`` when it is this template around other strings, else None (parse it).
@@ -88,8 +91,8 @@ class FrameTemplate:
         One run of a stream's repeated frame, read with fewer calls than one by one: each call
         costs about a thousand instructions, and a frame read alone takes about ten. A frame
         looks like the template's when the bytes that end its head (the text's key) are there;
-        it is then cut into head, text, tail (found from the last quote before the end), free
-        value and end. The frames built back from the constant head, tail and end around those
+        it is then cut into head, text, tail (found from the last of its last bytes), free value
+        and end. The frames built back from the constant head, tail and end around those
         cuts are checked against the frames themselves in one comparison (a cut that is not the
         template's only makes a frame longer, so equal bytes mean equal frames), the free
         values in one ``isalnum``, and the text slots parsed together as one JSON array whose
@@ -130,19 +133,21 @@ class FrameTemplate:
 
     def _cut_free(self, frames: list[bytes], start: int) -> tuple[list[bytes], list[bytes], list[bytes]]:
         """:meth:`_cut_plain` with a free slot: ``head + text + tail + free + end``, the free
-        value after the frame's last quote but the end's; five pieces a frame."""
-        key, key_at, start_at = self._key, self._key_at, self._start
+        value after the last of the tail's last bytes (``_tail_end``, its key, which an
+        alphanumeric value cannot hold; a cut anywhere else only fails the check); five pieces
+        a frame."""
+        key, key_at, start_at, tail_end = self._key, self._key_at, self._start, self._tail_end
         end = self.end
         assert end is not None
-        text_end, free_end = 1 - len(self.tail), -len(end)
+        text_end, free_end = len(tail_end) - len(self.tail), -len(end)
         slots: list[bytes] = []
         frees: list[bytes] = []
         for frame in frames[start : start + _WINDOW]:
             if frame[key_at:start_at] != key:
                 break
-            before, _, free = frame[:free_end].rpartition(b'"')
+            before, _, after = frame.rpartition(tail_end)
             slots.append(before[start_at:text_end])
-            frees.append(free)
+            frees.append(after[:free_end])
         rebuilt = [self.head, b"", self.tail, b"", end] * len(slots)
         rebuilt[1::5] = slots
         rebuilt[3::5] = frees

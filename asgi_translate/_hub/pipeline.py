@@ -260,7 +260,7 @@ class StreamTranslator:
                     self._encode_into(canonicals, parts)
                     return join(parts)
                 if 13 not in data:  # several events: what a proxied upstream's reads carry
-                    lines = self._data_lines(chunk, parts)
+                    lines = self._data_lines(data, parts)
                     if lines is not None:
                         return lines
             elif (
@@ -300,15 +300,16 @@ class StreamTranslator:
         except TypeError:  # one of them is Pieces
             return Pieces(list(parts))
 
-    def _data_lines(self, chunk: bytes, parts: list[bytes | Pieces]) -> bytes | Pieces | None:
-        """The lane for a chunk of several whole events, each one ``data:`` line: a remote
-        upstream's reads carry a few frames each. ``None`` (nothing consumed) when any event has
-        another shape; the caller then gives the whole chunk to the SSE decoder.
+    def _data_lines(self, data: bytes, parts: list[bytes | Pieces]) -> bytes | Pieces | None:
+        """The lane for a chunk of several whole events, each one ``data:`` line (``data``: the
+        chunk less its first ``data: `` and last blank line): a remote upstream's reads carry a
+        few frames each. ``None`` (nothing consumed) when any event has another shape; the
+        caller then gives the whole chunk to the SSE decoder.
 
         Split at each ``\n\ndata: `` (the caller saw the chunk open with ``data: `` and end with
         a blank line), it is that shape exactly when no piece holds a line ending of its own:
         ``in`` finds one at memchr's speed, where counting the chunk's would read every byte."""
-        payloads = chunk[6:-2].split(b"\n\ndata: ")
+        payloads = data.split(b"\n\ndata: ")
         for payload in payloads:
             if 10 in payload:
                 return None
