@@ -47,8 +47,8 @@ class FrameTemplate:
         #: The head's last bytes, which tell a run's frames from others (see texts_of_run).
         self._key = head[-_KEY:]
         self._key_at = self._start - len(self._key)
-        #: The tail's last bytes but its first (the text's closing quote): where a run's frame is
-        #: cut before its free value (see _cut_free).
+        #: The tail's last two bytes (never its first, the text's closing quote): where a run's
+        #: frame is cut before its free value (see _cut_free).
         self._tail_end = tail[-min(2, len(tail) - 1) :]
 
     def text_of(self, data: bytes) -> str | None:
@@ -133,9 +133,9 @@ class FrameTemplate:
 
     def _cut_free(self, frames: list[bytes], start: int) -> tuple[list[bytes], list[bytes], list[bytes]]:
         """:meth:`_cut_plain` with a free slot: ``head + text + tail + free + end``, the free
-        value after the last of the tail's last bytes (``_tail_end``, its key, which an
-        alphanumeric value cannot hold; a cut anywhere else only fails the check); five pieces
-        a frame."""
+        value after the last of the tail's last two bytes (``_tail_end``: ``:"``, which ends an
+        ``"obfuscation":"`` key and which no alphanumeric value holds; a cut anywhere else only
+        fails the check); five pieces a frame."""
         key, key_at, start_at, tail_end = self._key, self._key_at, self._start, self._tail_end
         end = self.end
         assert end is not None

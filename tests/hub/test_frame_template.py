@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from asgi_translate._hub import frame_template
 from asgi_translate._hub import json as json_backend
-from asgi_translate._hub.canonical import BlockDelta, BlockStart, BlockStop, Request
+from asgi_translate._hub.canonical import BlockDelta, BlockStart, BlockStop, MessageStart, Request
 from asgi_translate._hub.frame_template import FrameTemplate, learn
 from asgi_translate._hub.json import loads_bytes
 from asgi_translate._hub.sse import ServerSentEvent
@@ -154,6 +154,20 @@ def test_the_decoder_learns_once_and_reads_later_frames_without_parsing(monkeypa
     assert parsed == []  # the template read both
     assert decoder.decode_data(openai("", "d"), "") == []  # missed: parsed, and nothing to say
     assert len(parsed) == 1
+
+
+def test_the_frame_that_opens_a_block_is_learned_so_the_second_is_not_parsed() -> None:
+    decoder = ChatStreamDecoder(make_context(Request(model="m", messages=[])))
+    role = openai("").replace(b'"delta":{"content":""}', b'"delta":{"role":"assistant","content":""}')
+    assert decoder.decode_data(role, "") == [MessageStart("chatcmpl-1", "m")]
+    reasoning = openai("x").replace(b'{"content":"x"}', b'{"content":null,"reasoning_content":"think"}')
+    assert decoder.decode_data(reasoning, "") == [BlockStart(0, "reasoning"), BlockDelta(0, "think")]
+    assert "reasoning" in decoder._templates and decoder._probes == _decoder._PROBES - 1
+    assert decoder.decode_data(reasoning.replace(b'"think"', b'" more"'), "") == (0, " more")
+    opened = decoder.decode_data(openai("Hi"), "")  # the text block opens: learned at once too
+    assert opened == [BlockStop(0), BlockStart(1, "text"), BlockDelta(1, "Hi")]
+    assert decoder.decode_data(openai(" there", "b2"), "") == (1, " there")
+    assert decoder._probes == _decoder._PROBES - 2
 
 
 def test_a_stream_that_never_repeats_spends_a_few_probes_only(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -150,9 +150,22 @@ class ChatStreamDecoder:
                     self._learn(data, text)
                 return (self._index, text)  # BlockDelta(self._index, text), unbuilt
         out = self._chunk(chunk, event)
-        if self._probes and self._kind is None and len(out) == 1 and type(out[0]) is BlockDelta and event == "":
-            self._learn_call(data, out[0])
+        if self._probes and out and type(out[-1]) is BlockDelta and event == "":
+            self._learn_parsed(data, out)
         return out
+
+    def _learn_parsed(self, data: bytes, out: list[StreamEvent]) -> None:
+        """Learn from a parsed frame whose events end in a delta: the arguments of the call it
+        streamed to alone, or the text of the block it opened (the next frames usually repeat
+        it, and learned now, with the block open as it will be for them, the second is not
+        parsed either)."""
+        delta = out[-1]
+        assert type(delta) is BlockDelta
+        if self._kind is None:
+            if len(out) == 1:
+                self._learn_call(data, delta)
+        elif delta.index == self._index:
+            self._learn(data, delta.text)
 
     def decode_run(self, frames: list[bytes], start: int) -> tuple[int, list[str]]:
         """:meth:`decode_data` for the frames ``frames[start:]`` opens with that the open block's
