@@ -89,7 +89,7 @@ class FrameTemplate:
         (then read them one by one).
 
         One run of a stream's repeated frame, read with fewer calls than one by one: each call
-        costs about a thousand instructions, and a frame read alone takes about ten. A frame
+        costs about a thousand instructions, and a frame read alone makes about ten. A frame
         looks like the template's when the bytes that end its head (the text's key) are there;
         it is then cut into head, text, tail (found from the last of its last bytes), free value
         and end. The frames built back from the constant head, tail and end around those

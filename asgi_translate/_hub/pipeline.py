@@ -164,7 +164,8 @@ class StreamDecoder(Protocol):
     Likewise an optional ``decode_run(frames, start) -> (index, texts)``: for a chunk's several
     one-line events (their data, ``frames``), the text deltas that ``decode_data`` would answer
     for ``frames[start]`` and those after it, read at once, up to the first frame it would
-    answer otherwise (no texts: decode ``frames[start]`` alone). An encoder's optional
+    answer otherwise (no texts: decode ``frames[start]`` alone; with a negative index, the run
+    failed and the chunk's later frames go alone too). An encoder's optional
     ``encode_deltas(index, texts)`` writes them, else ``encode_delta`` writes each.
     """
 
