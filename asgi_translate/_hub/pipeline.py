@@ -166,7 +166,8 @@ class StreamDecoder(Protocol):
     for ``frames[start]`` and those after it, read at once, up to the first frame it would
     answer otherwise (no texts: decode ``frames[start]`` alone; with a negative index, the run
     failed and the chunk's later frames go alone too). An encoder's optional
-    ``encode_deltas(index, texts)`` writes them, else ``encode_delta`` writes each.
+    ``encode_deltas(index, texts)`` writes them all, or answers ``None`` (it may raise only
+    before it changed its state); else, and then, ``encode_delta`` writes each.
     """
 
     def decode(self, event: ServerSentEvent) -> list[StreamEvent]: ...
@@ -213,8 +214,8 @@ class StreamTranslator:
         self._encode_delta: Callable[[int, str], bytes | Pieces] = getattr(encoder, "encode_delta", self._delta)
         #: Runs of text deltas read and written at once (see :class:`StreamDecoder`), or None.
         self._decode_run: DecodeRun | None = getattr(decoder, "decode_run", None)
-        self._encode_deltas: Callable[[int, list[str]], bytes | Pieces] = getattr(
-            encoder, "encode_deltas", self._deltas
+        self._encode_deltas: Callable[[int, list[str]], bytes | Pieces | None] | None = getattr(
+            encoder, "encode_deltas", None
         )
         #: True once the client's terminator (or failure event) was written.
         self.done = False
@@ -343,15 +344,22 @@ class StreamTranslator:
         return join(parts)
 
     def _write_run(self, index: int, texts: list[str], parts: list[bytes | Pieces]) -> None:
-        """A run's frames, written at once; one by one when that fails (a string the encoder
-        cannot write), so that what precedes the failing one goes out before its failure, as it
-        would have frame by frame."""
-        try:
-            parts.append(self._encode_deltas(index, texts))
-        except (TypeError, ValueError):
-            encode_delta = self._encode_delta
-            for text in texts:
-                parts.append(encode_delta(index, text))
+        """A run's frames, written at once by the encoder's ``encode_deltas``; else one by one:
+        when it has none, declines, or fails (a string it cannot write, which it finds before
+        changing its state), so that each text is encoded once and what precedes a failing one
+        goes out before its failure, as it would have frame by frame."""
+        encode_deltas = self._encode_deltas
+        if encode_deltas is not None:
+            try:
+                out = encode_deltas(index, texts)
+            except (TypeError, ValueError):
+                out = None
+            if out is not None:
+                parts.append(out)
+                return
+        encode_delta = self._encode_delta
+        for text in texts:
+            parts.append(encode_delta(index, text))
 
     def _event_lines(self, chunk: bytes, parts: list[bytes | Pieces]) -> bytes | Pieces | None:
         """:meth:`_data_lines` for a chunk of several whole events, each an ``event:`` line and a
@@ -385,11 +393,6 @@ class StreamTranslator:
     def _delta(self, index: int, text: str) -> bytes | Pieces:
         """``encode_delta`` for an encoder without one."""
         return self._encoder.encode(BlockDelta(index, text))
-
-    def _deltas(self, index: int, texts: list[str]) -> bytes | Pieces:
-        """``encode_deltas`` for an encoder without one."""
-        encode_delta = self._encode_delta
-        return join([encode_delta(index, text) for text in texts])
 
     def _encode_into(self, events: list[StreamEvent], parts: list[bytes | Pieces]) -> bool:
         """Encode ``events`` into ``parts`` (the caller's, so that what was encoded before a

@@ -292,13 +292,16 @@ def translate(
         calls += 1
         return encode_delta(index, text)
 
-    def counting_run(index: int, texts: list[str]) -> bytes | Pieces:
+    def counting_run(index: int, texts: list[str]) -> bytes | Pieces | None:
         nonlocal calls
-        calls += len(texts)
-        return encode_deltas(index, texts)
+        assert encode_deltas is not None
+        out = encode_deltas(index, texts)
+        if out is not None:  # else each goes through encode_delta, counted there
+            calls += len(texts)
+        return out
 
     t._encode_delta = counting
-    if hasattr(t._encoder, "encode_deltas"):  # else runs go through encode_delta, counted there
+    if encode_deltas is not None:  # else runs go through encode_delta, counted there
         t._encode_deltas = counting_run
     if not shortcut:
         t._decode_run = None
@@ -360,11 +363,17 @@ def test_the_messages_encoders_run_writes_its_frames_one_by_one(
 ) -> None:
     """``encode_deltas`` writes the bytes of ``encode_delta`` for each text in turn, for any
     texts (U+0000 and its escape spelled out, which look like its separator, among them), for
-    the open block and for another."""
+    the open plain block, and declines (``None``, each then on its own) exactly for another block
+    and for texts whose dump holds a ``\\u0000`` of their own."""
     run, single = encoder("messages"), encoder("messages")
     assert run.encode(start) == single.encode(start)
     expected = b"".join(single.encode_delta(index, text) for text in texts)
-    assert run.encode_deltas(index, texts) == expected
+    out = run.encode_deltas(index, texts)
+    spelled = any("\x00" in text or "\\u0000" in text for text in texts)
+    assert (out is None) == (index != run._plain or spelled)
+    if out is None:
+        out = b"".join(run.encode_delta(index, text) for text in texts)
+    assert out == expected
     assert run.encode(Finish("end_turn")) == single.encode(Finish("end_turn"))
 
 
@@ -389,3 +398,35 @@ def test_a_whole_stream_in_one_chunk_is_read_in_runs_with_the_same_bytes(upstrea
     by_frame, _ = translate(upstream, client, frames, shortcut=False)  # type: ignore[arg-type]
     assert whole == b"".join(by_frame)
     assert sum(runs) > 200 and len([n for n in runs if n]) < 12
+
+
+class _Recording:
+    """An encoder whose ``encode_delta`` keeps state (as Responses' sequence numbers do) and
+    fails on one text, after changing its state, as a dump of a lone surrogate would."""
+
+    def __init__(self, runs: bool) -> None:
+        self.seen: list[str] = []
+        if runs:
+            self.encode_deltas = lambda index, texts: None  # declines: each text on its own
+
+    def encode(self, event: StreamEvent) -> bytes:
+        return b""
+
+    def encode_delta(self, index: int, text: str) -> bytes:
+        self.seen.append(text)
+        if text == "bad":
+            raise ValueError("cannot write it")
+        return text.encode()
+
+
+@pytest.mark.parametrize("runs", [False, True], ids=["no encode_deltas", "encode_deltas declines"])
+def test_a_run_that_fails_midway_encodes_each_text_once(runs: bool) -> None:
+    """What precedes the failing text is written once and its state changed once, as frame by
+    frame: a run is never encoded a second time after a failure."""
+    encoder = _Recording(runs)
+    t = StreamTranslator(get_codec("chat").decoder(make_context(request())), encoder)
+    parts: list[bytes | Pieces] = []
+    with pytest.raises(ValueError, match="cannot write it"):
+        t._write_run(0, ["a", "b", "bad", "c"], parts)
+    assert encoder.seen == ["a", "b", "bad"]
+    assert parts == [b"a", b"b"]

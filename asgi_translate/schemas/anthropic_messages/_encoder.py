@@ -124,19 +124,21 @@ class MessagesStreamEncoder:
             return self._prefix + _dumpb(text) + _DELTA_END
         return self.encode(BlockDelta(index, text))
 
-    def encode_deltas(self, index: int, texts: list[str]) -> bytes:
-        """``encode_delta`` for each of ``texts``, the frames joined, with one dump for all of
-        them: the texts joined by U+0000 and dumped as one string, in which each ``\\u0000``
-        becomes a frame's end and the next frame's prefix. A dumped string writes U+0000 as
-        ``\\u0000`` and a text's own backslash as ``\\\\``, so a ``\\u0000`` that is no
-        separator (a text's U+0000, or its ``\\u0000`` spelled out) only adds one: with as many
-        as there are separators, each is one, else each text is written on its own."""
-        if index == self._plain:
-            dumped = _dumpb("\x00".join(texts))
-            if dumped.count(b"\\u0000") == len(texts) - 1:
-                prefix = self._prefix
-                return prefix + dumped.replace(b"\\u0000", b'"' + _DELTA_END + prefix + b'"') + _DELTA_END
-        return b"".join([self.encode_delta(index, text) for text in texts])
+    def encode_deltas(self, index: int, texts: list[str]) -> bytes | None:
+        """``encode_delta`` for each of ``texts`` of the open plain block, the frames joined,
+        with one dump for all of them; ``None`` (each on its own) for another block, whose
+        deltas change state. The texts are joined by U+0000 and dumped as one string, in which
+        each ``\\u0000`` becomes a frame's end and the next frame's prefix. A dumped string
+        writes U+0000 as ``\\u0000`` and a text's own backslash as ``\\\\``, so a ``\\u0000``
+        that is no separator (a text's U+0000, or its ``\\u0000`` spelled out) only adds one:
+        with as many as there are separators, each is one, else ``None``."""
+        if index != self._plain:
+            return None
+        dumped = _dumpb("\x00".join(texts))
+        if dumped.count(b"\\u0000") != len(texts) - 1:
+            return None
+        prefix = self._prefix
+        return prefix + dumped.replace(b"\\u0000", b'"' + _DELTA_END + prefix + b'"') + _DELTA_END
 
     def _message_start(self, event: MessageStart | None) -> bytes:
         """The ``message_start`` frame: the bytes of :func:`_frame` for ``{"type": "message_start",
