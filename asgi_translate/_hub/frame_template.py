@@ -101,7 +101,7 @@ class FrameTemplate:
         array of as many strings as frames holds each slot's string as ``text_of`` parses it.
         Each frame so read is the template around other strings, which the module docstring
         proves the reader would answer."""
-        if frames[start][self._key_at : self._start] != self._key:
+        if frames[start][self._key_at : self._start] != self._key:  # most calls: before any list is made
             return None
         slots, frees, rebuilt = self._cut_plain(frames, start) if self.end is None else self._cut_free(frames, start)
         count = len(slots)

@@ -320,7 +320,7 @@ class StreamTranslator:
         encode_delta = self._encode_delta
         count = len(payloads)
         self.frames_in += count  # as the SSE decoder counts: the events after a terminator too
-        decode_run = self._decode_run if count >= _MIN_RUN else None
+        decode_run = self._decode_run
         at = 0
         while at < count:
             if decode_run is not None and count - at >= _MIN_RUN:
@@ -331,9 +331,7 @@ class StreamTranslator:
                     continue
                 if index < 0:  # a run that failed would fail again from its next frame
                     decode_run = None
-                canonicals = decode_data(payloads[at], "")
-            else:
-                canonicals = decode_data(payloads[at], "")
+            canonicals = decode_data(payloads[at], "")
             at += 1
             if type(canonicals) is tuple:  # a text delta: never a terminator
                 parts.append(encode_delta(canonicals[0], canonicals[1]))
