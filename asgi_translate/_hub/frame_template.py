@@ -25,6 +25,9 @@ from typing import Any
 
 from .json import dumpb, loads_bytes
 
+#: What a free value may hold (bytes.isalnum's letters and digits): text_of strips them.
+_ALNUM = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
 #: What the probe puts in the text slot: plain ASCII, so it needs no escape either way.
 _MARK = "asgi-translate-probe"
 _MARK_BYTES = _MARK.encode()
@@ -37,13 +40,16 @@ class FrameTemplate:
     ``free`` slot: the value of a top-level key the reader never reads (OpenAI's
     ``obfuscation``, different in every frame), accepted when it is ASCII letters and digits."""
 
-    __slots__ = ("head", "tail", "end", "_start", "_key", "_key_at", "_tail_end")
+    __slots__ = ("head", "tail", "end", "_lead", "_trail", "_start", "_key", "_key_at", "_tail_end")
 
     def __init__(self, head: bytes, tail: bytes, end: bytes | None) -> None:
         self.head = head  # up to and including the text's opening quote
         self.tail = tail  # from the text's closing quote to the free value's opening quote, or the frame's end
         self.end = end  # from the free value's closing quote to the frame's end; None: no free slot
         self._start = len(head)
+        #: The head and tail less the text's quotes: what text_of peels off, leaving the slot.
+        #: A tail of one quote leaves nothing to peel, and text_of then misses every frame.
+        self._lead, self._trail = head[:-1], tail[1:]
         #: The head's last bytes, which tell a run's frames from others (see texts_of_run).
         self._key = head[-_KEY:]
         self._key_at = self._start - len(self._key)
@@ -54,30 +60,28 @@ class FrameTemplate:
     def text_of(self, data: bytes) -> str | None:
         """The text of ``data`` when it is this template around other strings, else None (parse it).
 
-        The text's end is found from the frame's end, whose bytes are known (the free value
-        holds no quote), so a text with quotes in it is read too; parsed alone, it must then be
-        one JSON string, which it is not if it holds an unescaped quote."""
-        if not data.startswith(self.head):
+        The frame is peeled from both ends: the head (less the text's opening quote), then the
+        end, the free value (letters and digits) and the tail (less the text's closing quote),
+        which leaves the text slot with its quotes, parsed alone: it must be one JSON string,
+        which it is not if it holds an unescaped quote, so a text with quotes in it is read too.
+        ``removeprefix``, ``removesuffix`` and ``rstrip`` each take their argument with no
+        argument parsing and give back the same object when there is nothing to remove: about
+        half the instructions of ``startswith``, ``endswith`` and ``rfind`` with bounds, which
+        parse theirs on every call, and this runs for nearly every frame."""
+        slot = data.removeprefix(self._lead)
+        if slot is data:
             return None
-        tail, end = self.tail, self.end
-        if end is None:
-            close = len(data) - len(tail)
-            if not data.endswith(tail):
+        end = self.end
+        if end is not None:
+            rest = slot.removesuffix(end)
+            if rest is slot:
                 return None
-        else:
-            free_end = len(data) - len(end)
-            opening = data.rfind(b'"', self._start, free_end)  # the free value's opening quote
-            close = opening + 1 - len(tail)
-            if not data.endswith(end) or not data.startswith(tail, close):
-                return None
-            free = data[opening + 1 : free_end]
-            if free and not free.isalnum():
-                return None
-        if close <= self._start:  # no text (or the head and tail overlap)
+            slot = rest.rstrip(_ALNUM)  # the free value: what rstrip takes off
+        quoted = slot.removesuffix(self._trail)
+        if quoted is slot or len(quoted) <= 2:  # not the tail, or no text (or head and tail overlap)
             return None
-        try:  # the slot with its quotes (the head's last byte, the tail's first), parsed alone:
-            # the JSON parser checks the string itself (quotes, escapes, control characters, UTF-8)
-            text: str = loads_bytes(data[self._start - 1 : close + 1])
+        try:  # the JSON parser checks the string itself (quotes, escapes, control characters, UTF-8)
+            text: str = loads_bytes(quoted)
         except ValueError:
             return None
         return text
@@ -199,20 +203,20 @@ def learn(data: bytes, text: str, read: Callable[[Any], str | None], free: str |
     at = data.find(slot)
     if at < 0 or data.find(slot, at + 1) >= 0:
         return None
-    head, rest = data[: at + 1], data[at + len(slot) - 1 :]
-    template = FrameTemplate(head, rest, None)
+    head, tail, end = data[: at + 1], data[at + len(slot) - 1 :], None
     free_value = b""
     if free is not None:
         key = b'"' + free.encode() + b'":"'
-        key_at = rest.rfind(key)
+        key_at = tail.rfind(key)
         if key_at >= 0:
             free_start = key_at + len(key)
-            free_end = rest.find(b'"', free_start)
-            free_value = rest[free_start:free_end]
+            free_end = tail.find(b'"', free_start)
+            free_value = tail[free_start:free_end]
             if free_end > 0 and (not free_value or free_value.isalnum()):
-                template = FrameTemplate(head, rest[:free_start], rest[free_end:])
+                tail, end = tail[:free_start], tail[free_end:]
+    template = FrameTemplate(head, tail, end)
     probe_free = b"probe" if free_value != b"probe" else b"probf"
-    probe = head + _MARK_BYTES + (template.tail if template.end is None else template.tail + probe_free + template.end)
+    probe = head + _MARK_BYTES + (tail if end is None else tail + probe_free + end)
     try:
         value = loads_bytes(probe)
     except ValueError:
