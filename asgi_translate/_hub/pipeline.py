@@ -238,13 +238,14 @@ class StreamTranslator:
         try:
             decode_data = self._decode_data
             sse = self._sse
-            if (
-                decode_data is not None
-                and chunk[:6] == b"data: "
-                and chunk[-1] == 10 == chunk[-2]
-                and (sse.lane or sse.open_lane())
-            ):
-                data = chunk[6:-2]
+            # removeprefix and removesuffix answer the chunk itself when they remove nothing:
+            # a test and a cut in one call each, with no argument parsing (slicing and indexing
+            # the chunk instead cost twice as much, and this runs for every frame).
+            lined = data = chunk
+            if decode_data is not None:
+                lined = chunk.removeprefix(b"data: ")
+                data = lined.removesuffix(b"\n\n")
+            if lined is not chunk and data is not lined and (sse.lane or sse.open_lane()):
                 if 10 not in data and 13 not in data:
                     self.frames_in += 1
                     canonicals = decode_data(data, "")
@@ -266,9 +267,8 @@ class StreamTranslator:
                     if lines is not None:
                         return lines
             elif (
-                decode_data is not None
+                data is not lined  # so decode_data is not None
                 and chunk[:7] == b"event: "
-                and chunk[-1] == 10 == chunk[-2]
                 and 13 not in chunk
                 and (sse.lane or sse.open_lane())
             ):  # every Messages and Responses frame: "event: X\ndata: Y\n\n"

@@ -74,6 +74,7 @@ class ChatStreamDecoder:
         "_last_vendor",
         "_finish",
         "_templates",
+        "_template",
         "_probes",
         "_call_vendor",
         "_call_index",
@@ -96,6 +97,9 @@ class ChatStreamDecoder:
         #: under ``None`` (no text block open), the arguments frame of the call last streamed,
         #: whose vendor and block indexes are ``_call_vendor`` and ``_call_index``.
         self._templates: dict[BlockKind | None, FrameTemplate] = {}
+        #: ``_templates.get(_kind)``, kept as each changes: read for nearly every frame, and an
+        #: attribute costs a quarter of the lookup.
+        self._template: FrameTemplate | None = None
         self._call_vendor = 0
         self._call_index = 0
         #: Probes a stream may still spend learning one: a server whose frames never repeat
@@ -129,7 +133,7 @@ class ChatStreamDecoder:
         if self._done:
             return []
         kind = self._kind
-        template = self._templates.get(kind)
+        template = self._template
         if template is not None and event == "":
             text = template.text_of(data)
             if text is not None:
@@ -174,7 +178,7 @@ class ChatStreamDecoder:
         the first frame is not read that way (decode it alone), with index -1 when the run
         failed (do not try this chunk's later frames either: the same frames would fail)."""
         kind = self._kind
-        template = self._templates.get(kind)
+        template = self._template
         if template is None or self._done:
             return _NO_RUN
         texts = template.texts_of_run(frames, start)
@@ -200,6 +204,7 @@ class ChatStreamDecoder:
             self._call_index = self._tools[vendor]
         elif known is not None:  # _call_vendor now names another call: the old template is no use
             del self._templates[None]
+        self._template = self._templates.get(self._kind)
 
     def _read_arguments(self, chunk: Any) -> str | None:
         """The arguments a parsed chunk adds to the open call ``_call_vendor``, when that is all it
@@ -234,7 +239,7 @@ class ChatStreamDecoder:
         self._probes -= 1
         template = learn(data, text, self._read, "obfuscation")
         if template is not None:
-            self._templates[self._kind] = template
+            self._templates[self._kind] = self._template = template
 
     def _read(self, chunk: Any) -> str | None:
         """:meth:`_more_text` for any parsed value: the template's probe is read by it."""
@@ -398,6 +403,7 @@ class ChatStreamDecoder:
     def _open(self, kind: BlockKind, out: list[StreamEvent]) -> None:
         self._close(out)
         self._kind = kind
+        self._template = self._templates.get(kind)
         self._index = self._allocate()
         out.append(BlockStart(self._index, kind))
 
@@ -406,6 +412,7 @@ class ChatStreamDecoder:
         if self._kind is not None:
             out.append(BlockStop(self._index, self._signature))
             self._kind = None
+            self._template = self._templates.get(None)
             self._signature = None
 
     def _allocate(self) -> int:
