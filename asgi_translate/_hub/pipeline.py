@@ -241,49 +241,45 @@ class StreamTranslator:
             # removeprefix and removesuffix answer the chunk itself when they remove nothing:
             # a test and a cut in one call each, with no argument parsing (slicing and indexing
             # the chunk instead cost twice as much, and this runs for every frame).
-            lined = data = chunk
             if decode_data is not None:
                 lined = chunk.removeprefix(b"data: ")
                 data = lined.removesuffix(b"\n\n")
-            if lined is not chunk and data is not lined and (sse.lane or sse.open_lane()):
-                if 10 not in data and 13 not in data:
-                    self.frames_in += 1
-                    canonicals = decode_data(data, "")
-                    if type(canonicals) is tuple:  # a BlockDelta not built: never a terminator
-                        return self._encode_delta(canonicals[0], canonicals[1])
-                    assert type(canonicals) is list
-                    if len(canonicals) == 1:
-                        canonical = canonicals[0]
-                        out = self._encoder.encode(canonical)
-                        kind = type(canonical)
-                        if kind is Finish or kind is StreamError:
-                            self.done = True
-                            self.error = canonical if type(canonical) is StreamError else None
-                        return out
-                    self._encode_into(canonicals, parts)
-                    return join(parts)
-                if 13 not in data:  # several events: what a proxied upstream's reads carry
-                    lines = self._data_lines(data, parts)
+                if lined is not chunk and data is not lined and (sse.lane or sse.open_lane()):
+                    if 10 not in data and 13 not in data:
+                        self.frames_in += 1
+                        canonicals = decode_data(data, "")
+                        if type(canonicals) is tuple:  # a BlockDelta not built: never a terminator
+                            return self._encode_delta(canonicals[0], canonicals[1])
+                        assert type(canonicals) is list
+                        if len(canonicals) == 1:
+                            canonical = canonicals[0]
+                            out = self._encoder.encode(canonical)
+                            kind = type(canonical)
+                            if kind is Finish or kind is StreamError:
+                                self.done = True
+                                self.error = canonical if type(canonical) is StreamError else None
+                            return out
+                        self._encode_into(canonicals, parts)
+                        return join(parts)
+                    if 13 not in data:  # several events: what a proxied upstream's reads carry
+                        lines = self._data_lines(data, parts)
+                        if lines is not None:
+                            return lines
+                elif (
+                    data is not lined and chunk[:7] == b"event: " and 13 not in chunk and (sse.lane or sse.open_lane())
+                ):  # every Messages and Responses frame: "event: X\ndata: Y\n\n"
+                    end = chunk.find(10)
+                    if chunk[end + 1 : end + 7] == b"data: " and chunk.find(10, end + 7) == len(chunk) - 2:
+                        self.frames_in += 1
+                        canonicals = decode_data(chunk[end + 7 : -2], chunk[7:end].decode("utf-8", "replace"))
+                        if type(canonicals) is tuple:  # a BlockDelta not built: never a terminator
+                            return self._encode_delta(canonicals[0], canonicals[1])
+                        assert type(canonicals) is list
+                        self._encode_into(canonicals, parts)
+                        return join(parts)
+                    lines = self._event_lines(chunk, parts)
                     if lines is not None:
                         return lines
-            elif (
-                data is not lined  # so decode_data is not None
-                and chunk[:7] == b"event: "
-                and 13 not in chunk
-                and (sse.lane or sse.open_lane())
-            ):  # every Messages and Responses frame: "event: X\ndata: Y\n\n"
-                end = chunk.find(10)
-                if chunk[end + 1 : end + 7] == b"data: " and chunk.find(10, end + 7) == len(chunk) - 2:
-                    self.frames_in += 1
-                    canonicals = decode_data(chunk[end + 7 : -2], chunk[7:end].decode("utf-8", "replace"))
-                    if type(canonicals) is tuple:  # a BlockDelta not built: never a terminator
-                        return self._encode_delta(canonicals[0], canonicals[1])
-                    assert type(canonicals) is list
-                    self._encode_into(canonicals, parts)
-                    return join(parts)
-                lines = self._event_lines(chunk, parts)
-                if lines is not None:
-                    return lines
             events = self._sse.decode(chunk)
             self.frames_in += len(events)
             decode = self._decoder.decode
