@@ -188,6 +188,14 @@ class StreamEncoder(Protocol):
         ...
 
 
+#: Below this many bytes, the lane tests and cuts a chunk with ``removeprefix`` and
+#: ``removesuffix``, which answer the chunk itself when they remove nothing: a test and a cut
+#: in one call each, with no argument parsing, where slicing and indexing cost twice as much.
+#: But each copies the chunk, and a long one (many frames of a remote upstream's read) is
+#: tested by slicing, which copies it once.
+_SHORT = 2048
+
+
 class StreamTranslator:
     """Translate a stream chunk by chunk. Never raises: a translation bug ends the client's
     stream with its schema's failure event instead of a hung or truncated stream."""
@@ -234,16 +242,23 @@ class StreamTranslator:
         shape misses, so a chat frame pays nothing for it."""
         if self.done:
             return b""
-        parts: list[bytes | Pieces] = []
+        # Made where it is used: most frames return before any list is needed.
+        parts: list[bytes | Pieces] | None = None
         try:
             decode_data = self._decode_data
             sse = self._sse
-            # removeprefix and removesuffix answer the chunk itself when they remove nothing:
-            # a test and a cut in one call each, with no argument parsing (slicing and indexing
-            # the chunk instead cost twice as much, and this runs for every frame).
             if decode_data is not None:
-                lined = chunk.removeprefix(b"data: ")
-                data = lined.removesuffix(b"\n\n")
+                if len(chunk) < _SHORT:  # one frame, nearly always: see _SHORT
+                    lined = chunk.removeprefix(b"data: ")
+                    data = lined.removesuffix(b"\n\n")
+                else:  # sliced, so copied once; lined and data tell what they tell above
+                    ends = chunk[-1] == 10 == chunk[-2]
+                    if chunk[:6] == b"data: ":
+                        lined = b""
+                        data = chunk[6:-2] if ends else lined
+                    else:
+                        lined = chunk
+                        data = b"" if ends else chunk
                 if lined is not chunk and data is not lined and (sse.lane or sse.open_lane()):
                     if 10 not in data and 13 not in data:
                         self.frames_in += 1
@@ -259,9 +274,11 @@ class StreamTranslator:
                                 self.done = True
                                 self.error = canonical if type(canonical) is StreamError else None
                             return out
+                        parts = []
                         self._encode_into(canonicals, parts)
                         return join(parts)
                     if 13 not in data:  # several events: what a proxied upstream's reads carry
+                        parts = []
                         lines = self._data_lines(data, parts)
                         if lines is not None:
                             return lines
@@ -275,12 +292,15 @@ class StreamTranslator:
                         if type(canonicals) is tuple:  # a BlockDelta not built: never a terminator
                             return self._encode_delta(canonicals[0], canonicals[1])
                         assert type(canonicals) is list
+                        parts = []
                         self._encode_into(canonicals, parts)
                         return join(parts)
+                    parts = []
                     lines = self._event_lines(chunk, parts)
                     if lines is not None:
                         return lines
             events = self._sse.decode(chunk)
+            parts = []  # (a lane that declined the chunk wrote nothing to its list)
             self.frames_in += len(events)
             decode = self._decoder.decode
             for event in events:
@@ -288,10 +308,12 @@ class StreamTranslator:
                     return join(parts)
         except StreamTranslationError as exc:  # the upstream's frame is bad, not our code: say how
             logger.warning("asgi_translate: %s", exc.message)
+            parts = parts or []
             parts.append(self.fail(StreamError(exc.error_type, exc.message, exc.status)))
         except Exception:  # a bug of ours must not leave the client hanging
             logger.exception("asgi_translate: failed to translate a stream frame")
             # What the encoder already wrote goes out first, so the failure follows what it closes.
+            parts = parts or []
             parts.append(self.fail(StreamError("api_error", "asgi_translate could not translate the upstream stream")))
         try:  # inline: this is once per chunk
             return b"".join(parts)  # type: ignore[arg-type]
