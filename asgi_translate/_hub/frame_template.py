@@ -78,13 +78,13 @@ class FrameTemplate:
                 return None
             slot = rest.rstrip(_ALNUM)  # the free value: what rstrip takes off
         quoted = slot.removesuffix(self._trail)
-        if quoted is slot or len(quoted) <= 2:  # not the tail, or no text (or head and tail overlap)
+        if quoted is slot:
             return None
         try:  # the JSON parser checks the string itself (quotes, escapes, control characters, UTF-8)
-            text: str = loads_bytes(quoted)
+            text: str = loads_bytes(quoted)  # (a lone quote, where head and tail overlap, is no JSON)
         except ValueError:
             return None
-        return text
+        return text or None  # no text: the frame is parsed, as the reader answers none for it
 
     def texts_of_run(self, frames: list[bytes], start: int) -> list[str] | None:
         """What :meth:`text_of` answers for each of the frames ``frames[start:]`` opens with (at
