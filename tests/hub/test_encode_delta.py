@@ -22,6 +22,7 @@ from conftest import corpus_files, make_context
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from asgi_translate._hub import pipeline
 from asgi_translate._hub.canonical import (
     BlockDelta,
     BlockStart,
@@ -430,3 +431,17 @@ def test_a_run_that_fails_midway_encodes_each_text_once(runs: bool) -> None:
         t._write_run(0, ["a", "b", "bad", "c"], parts)
     assert encoder.seen == ["a", "b", "bad"]
     assert parts == [b"a", b"b"]
+
+
+@pytest.mark.parametrize("upstream", CLIENTS)
+def test_long_chunks_cut_inside_a_frame_give_the_frame_by_frame_bytes(upstream: SchemaName) -> None:
+    """Chunks past the lane's short size (sliced, not peeled) that open or end inside a frame:
+    they go to the SSE decoder, and the bytes are those frame by frame."""
+    frames = WORKLOAD.frames(upstream, 254)
+    raw = b"".join(frames)
+    cut = len(raw) // 2 + 7  # inside a frame, both halves far longer than _SHORT
+    assert raw[cut - 2 : cut] != b"\n\n" and min(cut, len(raw) - cut) > 4 * pipeline._SHORT
+    client: SchemaName = "messages" if upstream != "messages" else "chat"
+    halves, _ = translate(upstream, client, [raw[:cut], raw[cut:]], shortcut=True)
+    by_frame, _ = translate(upstream, client, frames, shortcut=False)
+    assert b"".join(halves) == b"".join(by_frame)
