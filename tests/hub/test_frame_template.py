@@ -135,6 +135,76 @@ def test_a_nested_obfuscation_key_is_not_taken_for_the_free_slot() -> None:
     assert template is None
 
 
+def shape(template: FrameTemplate | None) -> tuple[bytes, bytes, bytes | None] | None:
+    return None if template is None else (template.head, template.tail, template.end)
+
+
+def test_a_parsed_frame_with_no_backslash_needs_no_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    decoder = started_decoder()
+    data = openai(" world", "qfQV")
+    parsed: list[bytes] = []
+
+    def counted(data: bytes) -> Any:
+        parsed.append(data)
+        return loads_bytes(data)
+
+    monkeypatch.setattr(frame_template, "loads_bytes", counted)
+    template = learn(data, " world", decoder._read, "obfuscation", loads_bytes(data))
+    assert parsed == []  # no probe
+    assert template is not None and template.end == b'"}'
+    assert shape(template) == shape(learn(data, " world", decoder._read, "obfuscation"))
+    assert len(parsed) == 1 and frame_template._MARK_BYTES in parsed[0]  # the same, proved by the probe
+    assert template.text_of(openai("next", "abc")) == "next"
+
+
+def test_a_parsed_frame_the_proof_does_not_cover_is_probed(monkeypatch: pytest.MonkeyPatch) -> None:
+    decoder = started_decoder()
+    probes: list[bytes] = []
+
+    def counted(data: bytes) -> Any:
+        probes.append(data)
+        return loads_bytes(data)
+
+    monkeypatch.setattr(frame_template, "loads_bytes", counted)
+    # A backslash anywhere (here in the model's name), the free key's name written twice, a
+    # free value that is not the top-level key's, a reader that answers another text.
+    backslash = openai(" world").replace(b'"model":"m"', b'"model":"m\\\\"')
+    twice = openai(" world").replace(b'"model":"m"', b'"model":"obfuscation"')
+    nested = openai(" world", None).replace(b'"usage":null', b'"usage":null,"extra":{"obfuscation":"ab"}')
+    for data in (backslash, twice, nested):
+        before = len(probes)
+        template = learn(data, " world", decoder._read, "obfuscation", loads_bytes(data))
+        assert len(probes) == before + 1, data
+        assert shape(template) == shape(learn(data, " world", decoder._read, "obfuscation")), data
+    assert learn(openai(" world"), " world", lambda value: "other", "obfuscation", {}) is None
+    assert shape(learn(nested, " world", decoder._read, "obfuscation", loads_bytes(nested))) is None
+
+
+@given(
+    text=st.text(alphabet=st.characters(codec="utf-8"), max_size=12),
+    obfuscation=st.one_of(st.none(), st.text(max_size=6)),
+    model=st.sampled_from(["m", "obfuscation", "m\\", " world"]),
+    extra=st.sampled_from(["", ',"extra":{"obfuscation":"qfQV"}', ',"obfuscation":"qfQV"']),
+)
+@settings(max_examples=400, deadline=None)
+def test_a_parsed_frame_learns_what_the_probe_learns(
+    text: str, obfuscation: str | None, model: str, extra: str
+) -> None:
+    """The proof without a probe only ever keeps the template the probe keeps."""
+    decoder = started_decoder()
+    data = openai(text, obfuscation).replace(b'"model":"m"', b'"model":' + json.dumps(model).encode())
+    data = data.replace(b'"usage":null', b'"usage":null' + extra.encode())
+    try:
+        value = loads_bytes(data)
+    except ValueError:  # a duplicate key written twice is still JSON; anything else is not made here
+        return
+    if decoder._read(value) != text or not text:
+        return
+    assert shape(learn(data, text, decoder._read, "obfuscation", value)) == shape(
+        learn(data, text, decoder._read, "obfuscation")
+    )
+
+
 # -- the chat decoder's use of it -------------------------------------------------------------
 
 

@@ -151,14 +151,14 @@ class ChatStreamDecoder:
             text = self._more_text(chunk)
             if text is not None:
                 if self._probes:
-                    self._learn(data, text)
+                    self._learn(data, text, chunk)
                 return (self._index, text)  # BlockDelta(self._index, text), unbuilt
         out = self._chunk(chunk, event)
         if self._probes and out and type(out[-1]) is BlockDelta and event == "":
-            self._learn_parsed(data, out)
+            self._learn_parsed(data, out, chunk)
         return out
 
-    def _learn_parsed(self, data: bytes, out: list[StreamEvent]) -> None:
+    def _learn_parsed(self, data: bytes, out: list[StreamEvent], chunk: Any) -> None:
         """Learn from a parsed frame whose events end in a delta: the arguments of the call it
         streamed to alone, or the text of the block it opened (the next frames usually repeat
         it, and learned now, with the block open as it will be for them, the second is not
@@ -167,9 +167,9 @@ class ChatStreamDecoder:
         assert type(delta) is BlockDelta
         if self._kind is None:
             if len(out) == 1:
-                self._learn_call(data, delta)
+                self._learn_call(data, delta, chunk)
         elif delta.index == self._index:
-            self._learn(data, delta.text)
+            self._learn(data, delta.text, chunk)
 
     def decode_run(self, frames: list[bytes], start: int) -> tuple[int, list[str]]:
         """:meth:`decode_data` for the frames ``frames[start:]`` opens with that the open block's
@@ -191,14 +191,14 @@ class ChatStreamDecoder:
         self._last_vendor = self._call_vendor  # as each frame's decode_data would have
         return self._call_index, texts
 
-    def _learn_call(self, data: bytes, delta: BlockDelta) -> None:
+    def _learn_call(self, data: bytes, delta: BlockDelta, chunk: Any) -> None:
         """:meth:`_learn` for a frame that streamed an open call's arguments."""
         known = self._templates.get(None)
         if known is not None and data.startswith(known.head):
             return
         self._probes -= 1
         vendor = self._call_vendor = self._last_vendor  # the call _tool_call routed it to
-        template = learn(data, delta.text, self._read_arguments, "obfuscation")
+        template = learn(data, delta.text, self._read_arguments, "obfuscation", chunk)
         if template is not None:  # the probe found vendor's call open: its block is in _tools
             self._templates[None] = template
             self._call_index = self._tools[vendor]
@@ -228,7 +228,7 @@ class ChatStreamDecoder:
         arguments = function.get("arguments")
         return arguments if type(arguments) is str and arguments and self._call_vendor in self._tools else None
 
-    def _learn(self, data: bytes, text: str) -> None:
+    def _learn(self, data: bytes, text: str, chunk: Any) -> None:
         """Keep ``data``'s template for the open block's kind, when it has one that can be proved.
         A frame that opens as the kind's template does but missed it (another field after the
         text) would only teach the same head again: only a frame that opens another way (a new
@@ -237,7 +237,7 @@ class ChatStreamDecoder:
         if known is not None and data.startswith(known.head):
             return
         self._probes -= 1
-        template = learn(data, text, self._read, "obfuscation")
+        template = learn(data, text, self._read, "obfuscation", chunk)
         if template is not None:
             self._templates[self._kind] = self._template = template
 
