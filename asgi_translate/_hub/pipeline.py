@@ -327,12 +327,15 @@ class StreamTranslator:
         caller then gives the whole chunk to the SSE decoder.
 
         Split at each ``\n\ndata: `` (the caller saw the chunk open with ``data: `` and end with
-        a blank line), it is that shape exactly when no piece holds a line ending of its own:
-        ``in`` finds one at memchr's speed, where counting the chunk's would read every byte."""
+        a blank line), it is that shape exactly when no piece holds a line ending of its own.
+        A run's frames hold none (each is a learned template's bytes, from a frame read here or
+        alone, around a JSON string and a value of letters and digits), so only the frames read
+        one by one are looked at: ``in`` finds one at memchr's speed, where counting the chunk's
+        would read every byte. From a frame that holds one, the rest of the chunk is the SSE
+        decoder's (:meth:`_rest_as_events`)."""
         payloads = data.split(b"\n\ndata: ")
-        for payload in payloads:
-            if 10 in payload:
-                return None
+        if 10 in payloads[0]:
+            return None
         decode_data = self._decode_data
         assert decode_data is not None
         encode_delta = self._encode_delta
@@ -340,22 +343,56 @@ class StreamTranslator:
         self.frames_in += count  # as the SSE decoder counts: the events after a terminator too
         decode_run = self._decode_run
         at = 0
-        while at < count:
-            if decode_run is not None and count - at >= _MIN_RUN:
-                index, texts = decode_run(payloads, at)
-                if texts:  # text deltas only: never a terminator
-                    self._write_run(index, texts, parts)
-                    at += len(texts)
+        try:
+            while at < count:
+                if decode_run is not None and count - at >= _MIN_RUN:
+                    index, texts = decode_run(payloads, at)
+                    if texts:  # text deltas only: never a terminator
+                        self._write_run(index, texts, parts)
+                        at += len(texts)
+                        continue
+                    if index < 0:  # a run that failed would fail again from its next frame
+                        decode_run = None
+                payload = payloads[at]
+                if 10 in payload:
+                    break
+                canonicals = decode_data(payload, "")
+                at += 1
+                if type(canonicals) is tuple:  # a text delta: never a terminator
+                    parts.append(encode_delta(canonicals[0], canonicals[1]))
                     continue
-                if index < 0:  # a run that failed would fail again from its next frame
-                    decode_run = None
-            canonicals = decode_data(payloads[at], "")
-            at += 1
-            if type(canonicals) is tuple:  # a text delta: never a terminator
-                parts.append(encode_delta(canonicals[0], canonicals[1]))
-                continue
-            assert type(canonicals) is list
-            if self._encode_into(canonicals, parts):
+                assert type(canonicals) is list
+                if self._encode_into(canonicals, parts):
+                    self._count_after_end(payloads, at)
+                    return join(parts)
+        except Exception:  # the failure ends the stream: what follows is counted as the decoder counts it
+            self._count_after_end(payloads, at)
+            raise
+        if at < count:  # payloads[at] holds a line ending
+            return self._rest_as_events(payloads, at, parts)
+        return join(parts)
+
+    def _count_after_end(self, payloads: list[bytes], at: int) -> None:
+        """``frames_in`` counted ``payloads[at:]`` (from the frame that failed, or after the
+        terminator) as frames: as the SSE decoder's events, when one holds a line ending (once
+        per stream, and seldom more than ``[DONE]`` is left)."""
+        rest = payloads[at:]
+        for payload in rest:
+            if 10 in payload:
+                events = self._sse.decode(b"data: " + b"\n\ndata: ".join(rest) + b"\n\n")
+                self.frames_in += len(events) - len(rest)
+                return
+
+    def _rest_as_events(self, payloads: list[bytes], at: int, parts: list[bytes | Pieces]) -> bytes | Pieces:
+        """:meth:`_data_lines` from ``payloads[at]``, which holds a line ending: the chunk from
+        there, given to the SSE decoder. The frames before it were whole events, which left the
+        decoder at a boundary, so it reads the rest as it would have read them after those."""
+        self.frames_in -= len(payloads) - at  # counted as frames: the SSE decoder counts its events
+        events = self._sse.decode(b"data: " + b"\n\ndata: ".join(payloads[at:]) + b"\n\n")
+        self.frames_in += len(events)
+        decode = self._decoder.decode
+        for event in events:
+            if self._encode_into(decode(event), parts):
                 break
         return join(parts)
 

@@ -370,6 +370,31 @@ def test_chunks_of_several_whole_frames_take_the_lane_and_match(client: SchemaNa
     assert fast.frames_in == len(frames) + 1 and fast.done and fast.error is None  # a comment is no event
 
 
+@pytest.mark.parametrize("client", ["messages", "responses", "chat"])
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_frame_of_several_lines_after_a_run_hands_the_rest_to_the_sse_decoder(
+    client: SchemaName, fails: bool
+) -> None:
+    """Only the frames read one by one are looked at for a line ending: a run's frames cannot
+    hold one. From the first that does (a ``data:`` event of two lines), the rest of the chunk
+    is the SSE decoder's, with the general path's bytes, count and end; so too when a frame
+    before it fails the stream and the rest is only counted."""
+    texts = [chunk({"content": f" t{n}"}) for n in range(6)]
+    two_lines = b'data: {"id":"c1","model":"m",\ndata: "choices":[{"index":0,"delta":{"content":" two"}}]}\n\n'
+    bad = [b"data: {not json\n\n"] if fails else []
+    tail = [*bad, texts[0], two_lines, texts[1], b"data: [DONE]\n\n"]
+    chunks = [FRAMES[0] + FRAMES[3], b"".join([*texts, *tail])]
+    fast, slow = translator(client, lane=True), translator(client, lane=False)
+    spy = _Spy()
+    fast._sse = spy
+    assert run(fast, chunks) == run(slow, chunks)
+    assert fast.frames_in == 2 + len(texts) + len(tail)
+    assert fast.done and (fast.error is not None) == fails
+    # The SSE decoder saw the chunk from the two-line frame on (after the failure, from the
+    # frame that follows it: only counted), never the run before it.
+    assert spy.seen == [b"".join(tail[1:])]
+
+
 def test_data_only_takes_exactly_one_data_line_at_a_boundary() -> None:
     sse = SSEDecoder()
     assert sse.data_only(b'data: {"a":1}\n\n') == b'{"a":1}'  # the stream's start: "data: " is no BOM
