@@ -43,22 +43,15 @@ class FrameTemplate:
     ``free`` slot: the value of a top-level key the reader never reads (OpenAI's
     ``obfuscation``, different in every frame), accepted when it is ASCII letters and digits."""
 
-    __slots__ = ("head", "tail", "end", "_lead", "_trail", "_start", "_key", "_key_at", "_tail_end")
+    __slots__ = ("head", "tail", "end", "_lead", "_trail")
 
     def __init__(self, head: bytes, tail: bytes, end: bytes | None) -> None:
         self.head = head  # up to and including the text's opening quote
         self.tail = tail  # from the text's closing quote to the free value's opening quote, or the frame's end
         self.end = end  # from the free value's closing quote to the frame's end; None: no free slot
-        self._start = len(head)
         #: The head and tail less the text's quotes: what text_of peels off, leaving the slot.
         #: A tail of one quote leaves nothing to peel, and text_of then misses every frame.
         self._lead, self._trail = head[:-1], tail[1:]
-        #: The head's last bytes, which tell a run's frames from others (see texts_of_run).
-        self._key = head[-_KEY:]
-        self._key_at = self._start - len(self._key)
-        #: The tail's last two bytes (never its first, the text's closing quote): where a run's
-        #: frame is cut before its free value (see _cut_free).
-        self._tail_end = tail[-min(2, len(tail) - 1) :]
 
     def text_of(self, data: bytes) -> str | None:
         """The text of ``data`` when it is this template around other strings, else None (parse it).
@@ -91,74 +84,61 @@ class FrameTemplate:
 
     def texts_of_run(self, frames: list[bytes], start: int) -> list[str] | None:
         """What :meth:`text_of` answers for each of the frames ``frames[start:]`` opens with (at
-        most :data:`_WINDOW`), up to the first that does not look like this template's; ``None``
-        when the first does not, ``[]`` when one of those that do is not read exactly this way
-        (then read them one by one).
+        most :data:`_WINDOW`), up to the first that is not this template around other strings;
+        ``None`` when the first is not, ``[]`` when one of those that are is not read exactly
+        this way (then read them one by one).
 
-        One run of a stream's repeated frame, read with fewer calls than one by one: each call
-        costs about a thousand instructions, and a frame read alone makes about ten. A frame
-        looks like the template's when the bytes that end its head (the text's key) are there;
-        it is then cut into head, text, tail (found from the last of its last bytes), free value
-        and end. The frames built back from the constant head, tail and end around those
-        cuts are checked against the frames themselves in one comparison (a cut that is not the
-        template's only makes a frame longer, so equal bytes mean equal frames), the free
-        values in one ``isalnum``, and the text slots parsed together as one JSON array whose
-        elements are separated by ``",\\n"``: a JSON string cannot hold a raw line break, so
-        a slot that is not exactly one JSON string fails the parse or adds an element, and an
-        array of as many strings as frames holds each slot's string as ``text_of`` parses it.
-        Each frame so read is the template around other strings, which the module docstring
-        proves the reader would answer."""
-        if frames[start][self._key_at : self._start] != self._key:  # most calls: before any list is made
+        One run of a stream's repeated frame, read with fewer calls than one by one: each frame
+        is peeled as :meth:`text_of` peels it, but of the head and tail whole (their quotes
+        too), which leaves its text slot without quotes, and the slots are parsed together as
+        one JSON array: ``'["' + '",\\n"'.join(slots) + '"]'``. A JSON string cannot hold a raw
+        line break, so a slot that is not exactly one JSON string's inside fails the parse or
+        adds an element, and an array of as many strings as frames holds each slot's string as
+        ``text_of`` parses it (with its quotes). Each frame so read is the template around other
+        strings, which the module docstring proves the reader would answer."""
+        slots = self._slots(frames, start) if self.end is not None else self._plain_slots(frames, start)
+        if not slots:  # most calls: the first frame is another
             return None
-        slots, frees, rebuilt = self._cut_plain(frames, start) if self.end is None else self._cut_free(frames, start)
-        count = len(slots)
-        if b"".join(rebuilt) != b"".join(frames[start : start + count]):
-            # Seldom: a frame that looks like the template's but is another (a finish_reason
-            # after the last text). The run ends before the first such frame.
-            count = _frames_rebuilt(rebuilt, len(rebuilt) // count, frames, start, count)
-            if not count:
-                return []
-            del slots[count:], frees[count:]
-        free = b"".join(frees)
-        if free and not free.isalnum():
-            return []
         return _strings(slots)
 
-    def _cut_plain(self, frames: list[bytes], start: int) -> tuple[list[bytes], list[bytes], list[bytes]]:
-        """:meth:`texts_of_run`'s cuts without a free slot: the frames that look like the
-        template's, each ``head + text + tail``: their text slots, no free values, and the
-        bytes they are if they are the template's, three pieces a frame."""
-        key, key_at, start_at, text_end = self._key, self._key_at, self._start, -len(self.tail)
-        slots: list[bytes] = []
-        for frame in frames[start : start + _WINDOW]:
-            if frame[key_at:start_at] != key:
-                break
-            slots.append(frame[start_at:text_end])
-        rebuilt = [self.head, b"", self.tail] * len(slots)
-        rebuilt[1::3] = slots
-        return slots, [], rebuilt
-
-    def _cut_free(self, frames: list[bytes], start: int) -> tuple[list[bytes], list[bytes], list[bytes]]:
-        """:meth:`_cut_plain` with a free slot: ``head + text + tail + free + end``, the free
-        value after the last of the tail's last two bytes (``_tail_end``: ``:"``, which ends an
-        ``"obfuscation":"`` key and which no alphanumeric value holds; a cut anywhere else only
-        fails the check); five pieces a frame."""
-        key, key_at, start_at, tail_end = self._key, self._key_at, self._start, self._tail_end
-        end = self.end
+    def _slots(self, frames: list[bytes], start: int) -> list[bytes]:
+        """The text slots of the frames ``frames[start:]`` opens with that peel as ``head + slot
+        + tail + free + end`` (``free``: letters and digits, what ``rstrip`` takes off, and all
+        it can: the tail ends with a quote)."""
+        head, tail, end = self.head, self.tail, self.end
         assert end is not None
-        text_end, free_end = len(tail_end) - len(self.tail), -len(end)
         slots: list[bytes] = []
-        frees: list[bytes] = []
+        if not self._trail:  # as text_of: such a template reads no frame
+            return slots
         for frame in frames[start : start + _WINDOW]:
-            if frame[key_at:start_at] != key:
+            rest = frame.removeprefix(head)
+            if rest is frame:
                 break
-            before, _, after = frame.rpartition(tail_end)
-            slots.append(before[start_at:text_end])
-            frees.append(after[:free_end])
-        rebuilt = [self.head, b"", self.tail, b"", end] * len(slots)
-        rebuilt[1::5] = slots
-        rebuilt[3::5] = frees
-        return slots, frees, rebuilt
+            cut = rest.removesuffix(end)
+            if cut is rest:
+                break
+            slot = cut.rstrip(_ALNUM)
+            text = slot.removesuffix(tail)
+            if text is slot:
+                break
+            slots.append(text)
+        return slots
+
+    def _plain_slots(self, frames: list[bytes], start: int) -> list[bytes]:
+        """:meth:`_slots` for a template without a free slot: ``head + slot + tail``."""
+        head, tail = self.head, self.tail
+        slots: list[bytes] = []
+        if not self._trail:
+            return slots
+        for frame in frames[start : start + _WINDOW]:
+            rest = frame.removeprefix(head)
+            if rest is frame:
+                break
+            text = rest.removesuffix(tail)
+            if text is rest:
+                break
+            slots.append(text)
+        return slots
 
 
 def _strings(slots: list[bytes]) -> list[str]:
@@ -176,24 +156,8 @@ def _strings(slots: list[bytes]) -> list[str]:
     return texts
 
 
-def _frames_rebuilt(rebuilt: list[bytes], per: int, frames: list[bytes], start: int, count: int) -> int:
-    """How many of ``frames[start:start + count]`` their rebuilt bytes (``per`` pieces each) give
-    back, from the first: found by halving, as a frame rebuilt from wrong cuts is never shorter
-    than the frame, so the first ``n`` frames are given back exactly when their bytes are."""
-    low, high = 0, count  # the first `low` are given back; not the first `high + 1`
-    while low < high:
-        middle = (low + high + 1) // 2
-        if b"".join(rebuilt[: per * middle]) == b"".join(frames[start : start + middle]):
-            low = middle
-        else:
-            high = middle - 1
-    return low
-
-
 #: At most this many frames are read as one run: what a failed run costs stays bounded.
 _WINDOW = 64
-#: How many of the head's last bytes tell a frame of the template's from another.
-_KEY = 16
 
 
 def learn(

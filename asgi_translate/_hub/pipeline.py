@@ -279,9 +279,7 @@ class StreamTranslator:
                         return join(parts)
                     if 13 not in data:  # several events: what a proxied upstream's reads carry
                         parts = []
-                        lines = self._data_lines(data, parts)
-                        if lines is not None:
-                            return lines
+                        return self._data_lines(data, parts)
                 elif (
                     data is not lined and chunk[:7] == b"event: " and 13 not in chunk and (sse.lane or sse.open_lane())
                 ):  # every Messages and Responses frame: "event: X\ndata: Y\n\n"
@@ -320,22 +318,19 @@ class StreamTranslator:
         except TypeError:  # one of them is Pieces
             return Pieces(list(parts))
 
-    def _data_lines(self, data: bytes, parts: list[bytes | Pieces]) -> bytes | Pieces | None:
-        """The lane for a chunk of several whole events, each one ``data:`` line (``data``: the
-        chunk less its first ``data: `` and last blank line): a remote upstream's reads carry a
-        few frames each. ``None`` (nothing consumed) when any event has another shape; the
-        caller then gives the whole chunk to the SSE decoder.
+    def _data_lines(self, data: bytes, parts: list[bytes | Pieces]) -> bytes | Pieces:
+        """The lane for a chunk of whole events (``data``: the chunk less its first ``data: ``
+        and last blank line): a remote upstream's reads carry a few frames each, nearly always
+        each one ``data:`` line.
 
         Split at each ``\n\ndata: `` (the caller saw the chunk open with ``data: `` and end with
-        a blank line), it is that shape exactly when no piece holds a line ending of its own.
-        A run's frames hold none (each is a learned template's bytes, from a frame read here or
-        alone, around a JSON string and a value of letters and digits), so only the frames read
-        one by one are looked at: ``in`` finds one at memchr's speed, where counting the chunk's
-        would read every byte. From a frame that holds one, the rest of the chunk is the SSE
-        decoder's (:meth:`_rest_as_events`)."""
+        a blank line), the pieces are those events exactly up to the first that holds a line
+        ending of its own. A run's frames hold none (each is a learned template's bytes, from a
+        frame read here or alone, around a JSON string and a value of letters and digits), so
+        only the frames read one by one are looked at: ``in`` finds one at memchr's speed, where
+        counting the chunk's would read every byte. From a frame that holds one, the rest of
+        the chunk is the SSE decoder's (:meth:`_rest_as_events`)."""
         payloads = data.split(b"\n\ndata: ")
-        if 10 in payloads[0]:
-            return None
         decode_data = self._decode_data
         assert decode_data is not None
         encode_delta = self._encode_delta

@@ -415,11 +415,13 @@ def test_a_run_reads_the_frames_it_opens_with_in_one_parse(monkeypatch: pytest.M
     # Another frame ends the run, wherever it is; the frames before it are read.
     other = openai("y", finish_reason="stop")
     assert template.texts_of_run([*frames[:3], other, *frames[3:]], 0) == texts[:3]
-    assert template.texts_of_run([other, *frames], 0) == []  # it looks like one: tried, and it failed
-    assert template.texts_of_run([openai("y").replace(b"chatcmpl-1", b"chatcmpl-2"), *frames], 0) == []
+    assert template.texts_of_run([other, *frames], 0) is None  # not the template's bytes: read alone
+    assert template.texts_of_run([openai("y").replace(b"chatcmpl-1", b"chatcmpl-2"), *frames], 0) is None
     reasoning = openai("y").replace(b'"content"', b'"reasoning_content"')
     assert template.texts_of_run([reasoning, *frames], 0) is None  # another kind: not tried
     assert template.texts_of_run([*frames[:2], openai("")], 0) == texts[:2]  # no text: parsed alone
+    control = openai("x").replace(b'"x"', b'"a\x01b"')  # the template's bytes, but no JSON string
+    assert template.texts_of_run([*frames[:2], control, *frames], 0) == []  # the run failed: one by one
 
 
 @pytest.mark.parametrize(
