@@ -58,6 +58,8 @@ _DROPPED_RESPONSE_HEADERS = _HOP_BY_HOP_AND_SERVER | {"content-length", "content
 # content-encoding travels with the body it describes (a gzip passthrough body stays gzip).
 _FORWARDED_REQUEST_HEADERS = frozenset({"accept", "content-type", "content-length", "content-encoding", "user-agent"})
 _FORWARDED_REQUEST_HEADERS |= {"x-request-id", "request-id", "idempotency-key", "traceparent", "tracestate"}
+#: The client's credentials, which cross only in the remote's own convention.
+_AUTH_HEADERS = frozenset({b"authorization", b"x-api-key"})
 # One pool for every concurrent stream: httpx's default (100 connections) would queue the 101st.
 _MAX_CONNECTIONS = 1000
 
@@ -117,6 +119,9 @@ class HTTPXUpstream:
         self._api_key = api_key
         self._api_key_env = api_key_env
         self._forwarded = _FORWARDED_REQUEST_HEADERS | {name.lower() for name in forward_headers}
+        #: As headers_for reads them: raw names, less the auth headers it maps itself.
+        self._forwarded_raw = frozenset(name.encode("latin-1") for name in self._forwarded) - _AUTH_HEADERS
+        self._own_prefix = b"anthropic-" if self.upstream == "messages" else b"openai-"
         self._client = client
         self._owns_client = client is None
         #: What carries the bytes: a caller's httpx client, else our own pool of this kind.
@@ -219,21 +224,32 @@ class HTTPXUpstream:
         return self.origin + self.prefix + path + (f"?{query}" if query else "")
 
     def headers_for(self, scope: Scope) -> list[tuple[str, str]]:
-        """The allowlisted client headers, plus auth in the remote's convention."""
-        own = "anthropic-" if self.upstream == "messages" else "openai-"
-        headers: list[tuple[str, str]] = []
-        token: str | None = None
-        listed = connection_listed(scope["headers"])
+        """The allowlisted client headers, plus auth in the remote's convention.
+
+        One pass over the raw names, lowered as bytes, deciding each with a set lookup or a
+        comparison; only the headers that cross are decoded. A coding agent sends twenty or so
+        headers, most of which stay here."""
+        own = self._own_prefix
+        forwarded = self._forwarded_raw
+        kept: list[tuple[bytes, bytes]] = []
+        auth: list[tuple[bytes, bytes]] = []
+        hop_by_hop = False
         for raw_name, raw_value in scope["headers"]:
-            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
-            if name in listed:
-                continue  # meant for the client's own connection to us
-            if name == "authorization" and value[:7].lower() == "bearer ":
-                token = value[7:].strip()
-            elif name == "x-api-key":
-                token = value.strip()
-            elif name in self._forwarded or name.startswith(own):
-                headers.append((name, value))
+            name = raw_name.lower()
+            if name in forwarded:  # (never the two auth headers: see __init__)
+                kept.append((name, raw_value))
+            elif name == b"authorization" or name == b"x-api-key":
+                auth.append((name, raw_value))
+            elif name == b"connection":
+                hop_by_hop = True
+            elif name.startswith(own):
+                kept.append((name, raw_value))
+        if hop_by_hop:  # the names it lists are meant for the client's own connection to us
+            listed = connection_listed(scope["headers"])
+            kept = [(name, value) for name, value in kept if name.decode("latin-1") not in listed]
+            auth = [(name, value) for name, value in auth if name.decode("latin-1") not in listed]
+        token = self._client_token(auth, kept)
+        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in kept]
         token = self._configured_key() or token
         if self.upstream == "messages":
             if token:
@@ -243,6 +259,20 @@ class HTTPXUpstream:
         elif token:
             headers.append(("authorization", f"Bearer {token}"))
         return headers
+
+    def _client_token(self, auth: list[tuple[bytes, bytes]], kept: list[tuple[bytes, bytes]]) -> str | None:
+        """The client's key, from the last of its ``authorization: Bearer`` and ``x-api-key``
+        headers; an ``authorization`` of another scheme joins ``kept`` when it is forwarded by name."""
+        token: str | None = None
+        for name, raw_value in auth:
+            value = raw_value.decode("latin-1")
+            if name == b"x-api-key":
+                token = value.strip()
+            elif value[:7].lower() == "bearer ":
+                token = value[7:].strip()
+            elif "authorization" in self._forwarded:
+                kept.append((name, raw_value))
+        return token
 
     def _configured_key(self) -> str | None:
         if self._api_key:

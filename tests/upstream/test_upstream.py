@@ -127,6 +127,32 @@ def test_allowlisted_headers_cross_and_the_rest_do_not() -> None:
     }
 
 
+def test_header_names_are_read_in_any_case_and_a_connection_header_drops_what_it_lists() -> None:
+    upstream = HTTPXUpstream("http://h", upstream="chat")
+    raw = [(b"User-Agent", b"sdk/1"), (b"OpenAI-Organization", b"org"), (b"Authorization", b"Bearer tok")]
+    scope: Scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": raw}
+    assert upstream.headers_for(scope) == [
+        ("user-agent", "sdk/1"),
+        ("openai-organization", "org"),
+        ("authorization", "Bearer tok"),
+    ]
+    hop = [(b"connection", b"Authorization, openai-organization"), *raw]
+    assert upstream.headers_for({**scope, "headers": hop}) == [("user-agent", "sdk/1")]
+
+
+def test_the_last_client_key_counts_and_another_scheme_crosses_only_when_named() -> None:
+    both = {"headers": [(b"x-api-key", b"first"), (b"authorization", b"Bearer second")]}
+    assert HTTPXUpstream("http://h", upstream="messages").headers_for(both) == [
+        ("x-api-key", "second"),
+        ("anthropic-version", "2023-06-01"),
+    ]
+    basic = {"headers": [(b"authorization", b"Basic abc")]}
+    assert HTTPXUpstream("http://h", upstream="chat").headers_for(basic) == []
+    named = HTTPXUpstream("http://h", upstream="chat", forward_headers=["Authorization"])
+    assert named.headers_for(basic) == [("authorization", "Basic abc")]
+    assert named.headers_for({"headers": [(b"authorization", b"Bearer tok")]}) == [("authorization", "Bearer tok")]
+
+
 def test_extra_forwarded_headers_can_be_named() -> None:
     upstream = HTTPXUpstream("http://h", forward_headers=["X-Custom"])
     assert ("x-custom", "yes") in upstream.headers_for(scope_for(headers={"X-Custom": "yes"}))
