@@ -120,7 +120,7 @@ class HTTPXUpstream:
         self._api_key_env = api_key_env
         self._forwarded = _FORWARDED_REQUEST_HEADERS | {name.lower() for name in forward_headers}
         #: As headers_for reads them: raw names, less the auth headers it maps itself.
-        self._forwarded_raw = frozenset(name.encode("latin-1") for name in self._forwarded) - _AUTH_HEADERS
+        self._forwarded_raw = frozenset(name.encode("latin-1", "replace") for name in self._forwarded) - _AUTH_HEADERS
         self._own_prefix = b"anthropic-" if self.upstream == "messages" else b"openai-"
         self._client = client
         self._owns_client = client is None
