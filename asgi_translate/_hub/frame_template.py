@@ -96,17 +96,16 @@ class FrameTemplate:
         adds an element, and an array of as many strings as frames holds each slot's string as
         ``text_of`` parses it (with its quotes). Each frame so read is the template around other
         strings, which the module docstring proves the reader would answer."""
-        slots = self._slots(frames, start) if self.end is not None else self._plain_slots(frames, start)
+        slots = self._slots(frames, start)
         if not slots:  # most calls: the first frame is another
             return None
         return _strings(slots)
 
     def _slots(self, frames: list[bytes], start: int) -> list[bytes]:
         """The text slots of the frames ``frames[start:]`` opens with that peel as ``head + slot
-        + tail + free + end`` (``free``: letters and digits, what ``rstrip`` takes off, and all
-        it can: the tail ends with a quote)."""
+        + tail [+ free + end]``, in text_of's order (``free``: letters and digits, what ``rstrip``
+        takes off, and all it can: the tail ends with a quote)."""
         head, tail, end = self.head, self.tail, self.end
-        assert end is not None
         slots: list[bytes] = []
         if not self._trail:  # as text_of: such a template reads no frame
             return slots
@@ -114,26 +113,11 @@ class FrameTemplate:
             rest = frame.removeprefix(head)
             if rest is frame:
                 break
-            cut = rest.removesuffix(end)
-            if cut is rest:
-                break
-            slot = cut.rstrip(_ALNUM)
-            text = slot.removesuffix(tail)
-            if text is slot:
-                break
-            slots.append(text)
-        return slots
-
-    def _plain_slots(self, frames: list[bytes], start: int) -> list[bytes]:
-        """:meth:`_slots` for a template without a free slot: ``head + slot + tail``."""
-        head, tail = self.head, self.tail
-        slots: list[bytes] = []
-        if not self._trail:
-            return slots
-        for frame in frames[start : start + _WINDOW]:
-            rest = frame.removeprefix(head)
-            if rest is frame:
-                break
+            if end is not None:
+                cut = rest.removesuffix(end)
+                if cut is rest:
+                    break
+                rest = cut.rstrip(_ALNUM)
             text = rest.removesuffix(tail)
             if text is rest:
                 break
