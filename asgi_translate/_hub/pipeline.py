@@ -196,6 +196,12 @@ class StreamEncoder(Protocol):
 _SHORT = 2048
 
 
+def _rejoined(payloads: list[bytes], at: int) -> bytes:
+    """The chunk :meth:`StreamTranslator._data_lines` split into ``payloads``, from
+    ``payloads[at]`` on, as it came: what the SSE decoder reads when the lane stops there."""
+    return b"data: " + b"\n\ndata: ".join(payloads[at:]) + b"\n\n"
+
+
 class StreamTranslator:
     """Translate a stream chunk by chunk. Never raises: a translation bug ends the client's
     stream with its schema's failure event instead of a hung or truncated stream."""
@@ -374,7 +380,7 @@ class StreamTranslator:
         rest = payloads[at:]
         for payload in rest:
             if 10 in payload:
-                events = self._sse.decode(b"data: " + b"\n\ndata: ".join(rest) + b"\n\n")
+                events = self._sse.decode(_rejoined(payloads, at))
                 self.frames_in += len(events) - len(rest)
                 return
 
@@ -383,7 +389,7 @@ class StreamTranslator:
         there, given to the SSE decoder. The frames before it were whole events, which left the
         decoder at a boundary, so it reads the rest as it would have read them after those."""
         self.frames_in -= len(payloads) - at  # counted as frames: the SSE decoder counts its events
-        events = self._sse.decode(b"data: " + b"\n\ndata: ".join(payloads[at:]) + b"\n\n")
+        events = self._sse.decode(_rejoined(payloads, at))
         self.frames_in += len(events)
         decode = self._decoder.decode
         for event in events:
