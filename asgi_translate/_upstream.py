@@ -373,6 +373,8 @@ _Body = bytes | AsyncIterator[bytes] | None
 
 
 _SCRUBBED = b"***"
+#: What a closed httpx response is left holding as its stream (see _Exchange._forward_httpx).
+_NO_STREAM = httpx.ByteStream(b"")
 
 
 async def _scrubbed(chunks: AsyncIterator[bytes], secret: bytes) -> AsyncIterator[bytes]:
@@ -396,6 +398,25 @@ async def _scrubbed(chunks: AsyncIterator[bytes], secret: bytes) -> AsyncIterato
             yield data
     if held:
         yield held
+
+
+def _without_tracebacks(error: UpstreamError) -> UpstreamError:
+    """``error`` and the exceptions it was raised from, less their tracebacks, which nothing reads
+    (its message says what failed). Each traceback holds frames that hold the exchange, and
+    often the exception again (``error`` itself, in :meth:`_Exchange.run`; the transport's own
+    error, in aiohttp's connector): cycles that outlive the exchange until the collector finds
+    them, for every refused connection while an upstream is down."""
+    cause: BaseException | None = error
+    for _ in range(_CHAINED):
+        if cause is None:
+            break
+        cause.__traceback__ = None
+        cause = cause.__cause__ or cause.__context__
+    return error
+
+
+#: How far :func:`_without_tracebacks` follows an exception's causes (two or three, in practice).
+_CHAINED = 8
 
 
 class _Exchange:
@@ -431,7 +452,7 @@ class _Exchange:
         try:
             await self._forward()
         except UpstreamError as exc:
-            error = exc
+            error = _without_tracebacks(exc)
         except asyncio.CancelledError:
             if not self.stopped:
                 raise  # not ours: the server is shutting down
@@ -441,7 +462,11 @@ class _Exchange:
                 error = UpstreamError(f"{self._where()} took longer than {total}s", status=504)
         finally:
             if self._watcher is not None:
+                # Dropped as well as cancelled: the CancelledError it ends with holds its frame,
+                # and so this exchange, which would otherwise hold it back, a cycle that only
+                # the collector frees (see tune_gc in cli.py).
                 self._watcher.cancel()
+                self._watcher = None
             if timer is not None:
                 timer.cancel()
         if error is not None:
@@ -484,6 +509,9 @@ class _Exchange:
             # would leave the remote generating into a pooled connection.
             with anyio.CancelScope(shield=True):
                 await response.aclose()
+            # httpx's response and its stream hold each other: let go of the one, so that both
+            # are freed now rather than by the collector (tests/upstream/test_no_cycles.py).
+            response.stream = _NO_STREAM
 
     async def _forward_aiohttp(self, url: str, headers: list[tuple[str, str]], body: _Body) -> None:
         upstream = self.upstream

@@ -250,8 +250,9 @@ def tune_gc(app: TranslateMiddleware) -> None:
     """Set the collector for a server process, once its code is loaded: what was imported and
     built so far (modules, the app, aiohttp when it carries the bytes) is moved out of every
     collection for good (:func:`gc.freeze`, made for servers), and young collections come at
-    :data:`GC_THRESHOLD`. Reference cycles are still collected, later; the memory that waits
-    for it is a few MB at most."""
+    :data:`GC_THRESHOLD`. An exchange leaves no reference cycles behind (each would wait for a
+    collection, and make the next one longer: tests/upstream/test_no_cycles.py), so those that
+    come find little to free; what others leave (a user's hooks) is still collected, later."""
     if app.remote is not None and app.remote.transport == "aiohttp":
         import aiohttp  # noqa: F401 - imported now (it would be on the first request) to be frozen
     gc.collect()
