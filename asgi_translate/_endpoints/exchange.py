@@ -378,7 +378,7 @@ class _Responder:
                 if out:
                     log = self.log
                     log.bytes_out += len(out)
-                    log.frames_out += out.count(b"\n\n")
+                    log.lines_out += out.count(b"\n")
                     await self.send({"type": "http.response.body", "body": out, "more_body": True})
             else:
                 await self._stream_end(translator, out, more_body)
@@ -423,6 +423,7 @@ class _Responder:
         elif content_type.startswith(b"text/event-stream"):
             self.mode = "stream"
             self.encoder = self.client.encoder(self.context)
+            self.log.frame_lines = self.client.frame_lines
             decoder = self.upstream.decoder(self.context)
             if self.context.tool_names_back:
                 decoder = NamesBack(decoder, self.context.tool_names_back)
@@ -495,6 +496,7 @@ class _Responder:
         """A whole JSON answer to a streaming request, sent as the client's stream of it."""
         self.mode = "stream"
         self.encoder = self.client.encoder(self.context)
+        self.log.frame_lines = self.client.frame_lines
         translator = self.translator = StreamTranslator(self.upstream.decoder(self.context), self.encoder)
         out = translator.replay(response_events(response))
         await self._send_start(self.status, b"text/event-stream", None)

@@ -38,6 +38,10 @@ class Codec:
     render_error: Callable[[ErrorInfo], tuple[int, dict[str, Any]]]
     decoder: Callable[[Context], StreamDecoder]
     encoder: Callable[[Context], StreamEncoder]
+    #: Line ends in every SSE frame the encoder writes: 2 for ``data: ...`` frames, 3 for
+    #: ``event: ...`` and ``data: ...`` (JSON escapes any in the data): the exchange log counts
+    #: frames as line ends over this.
+    frame_lines: int
 
 
 def get_codec(name: SchemaName) -> Codec:

@@ -17,7 +17,7 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 from test_corpus_replay import http_scope
 from test_errors import BODIES, error_app
-from test_failures import chat_partial, script_app
+from test_failures import chat_partial, messages_partial, script_app
 from test_middleware import Client, Recorder, make
 
 import asgi_translate
@@ -26,6 +26,7 @@ from asgi_translate.testing import FakeModel
 
 pytestmark = pytest.mark.anyio
 
+ROUTES = {"chat": "chat/completions", "messages": "messages", "responses": "responses"}
 LINE = re.compile(r"^asgi_translate (\w+=\S+)( \w+=\S+)*$")
 
 
@@ -92,6 +93,32 @@ async def test_a_streamed_exchange_logs_every_field_once(caplog: pytest.LogCaptu
     message = record.getMessage()
     assert LINE.match(message), message
     assert f"request_id={request_id} " in message and "frames_in=7 " in message and "status=200 " in message
+
+
+@pytest.mark.parametrize(
+    ("client", "upstream", "cut"),
+    [
+        ("messages", "chat", False),
+        ("responses", "chat", False),
+        ("messages", "chat", True),
+        ("responses", "chat", True),
+        ("chat", "messages", True),
+    ],
+)
+async def test_frames_out_is_every_frame_the_client_got(
+    client: str, upstream: str, cut: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Counted as line ends over the client codec's lines per frame: the same as its blank lines,
+    for each client schema, a stream cut short (which ends in the schema's failure frame) too."""
+    if upstream == "chat":
+        app = script_app(chat_partial("tool")) if cut else FakeModel()
+    else:
+        app = script_app(messages_partial("text"))
+    got = await exchange(make(app, upstream), f"/v1/{ROUTES[client]}", {**BODIES[client], "stream": True})
+    [record] = lines(caplog)
+    frames = got.body.count(b"\n\n")
+    assert record.asgi_translate["frames_out"] == frames > 2  # type: ignore[attr-defined]
+    assert record.levelname == ("WARNING" if cut else "INFO")  # a cut stream ended in its failure frame
 
 
 async def test_a_json_exchange_counts_bytes_and_no_frames(caplog: pytest.LogCaptureFixture) -> None:

@@ -32,6 +32,7 @@ CODEC = Codec(
     render_error=render_error,
     decoder=ChatStreamDecoder,
     encoder=ChatStreamEncoder,
+    frame_lines=2,
 )
 
 __all__ = [

@@ -32,6 +32,7 @@ CODEC = Codec(
     render_error=render_error,
     decoder=ResponsesStreamDecoder,
     encoder=ResponsesStreamEncoder,
+    frame_lines=3,
 )
 
 __all__ = [
