@@ -5,9 +5,10 @@ and everything else (its native API, ``/v1/models``, ...) is proxied unchanged, 
 serves Chat Completions, Responses and Messages clients. Without it, a built-in deterministic
 demo model answers (:func:`asgi_translate.testing.demo_app`), so a fresh install answers ``curl``.
 
-``--workers N`` runs N uvicorn worker processes on one port, one event loop per core. Their
-app is built in each worker from the same options (:func:`worker_app`, which uvicorn imports by
-name), read from ``$ASGI_TRANSLATE_CLI_ARGS``.
+``--workers N`` runs N uvicorn worker processes on one port, one event loop per core, each
+with a listening socket of its own on Linux (:mod:`asgi_translate._workers`). Their app is
+built in each worker from the same options (:func:`worker_app`, which uvicorn imports by name),
+read from ``$ASGI_TRANSLATE_CLI_ARGS``.
 
 Logging costs nothing it is not asked for: one ``asgi_translate`` line per translated exchange at
 ``info``, no access line unless ``--access-log``, and httpx's own per-request line only at ``debug``.
@@ -27,15 +28,13 @@ import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._hub.routes import SCHEMAS, SchemaName
 from ._middleware import DEFAULT_IDLE_TIMEOUT, TranslateMiddleware
 from ._model_map import MaxTokensCap, ModelMap
 from ._upstream import HTTPXUpstream
-
-if TYPE_CHECKING:
-    import uvicorn
+from ._workers import run_workers
 
 logger = logging.getLogger("asgi_translate")
 
@@ -301,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers > 1:
         os.environ[ARGS_ENV] = json.dumps(argv)  # spawned workers inherit the environment
         config = uvicorn.Config("asgi_translate.cli:worker_app", factory=True, workers=args.workers, **common)
-        return _run_workers(config)
+        return run_workers(config)
     config = uvicorn.Config(app, **common)
     config.load()  # uvicorn's protocol classes, imported before tune_gc freezes what is loaded
     tune_gc(app)
@@ -316,15 +315,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0 if server.started else 1
-
-
-def _run_workers(config: uvicorn.Config) -> int:
-    """uvicorn's supervisor: binds the port once, starts the workers, restarts one that dies, and
-    stops them all on SIGINT or SIGTERM (status 0)."""
-    from uvicorn.supervisors import Multiprocess
-
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
-    return 0
 
 
 def _ignore_signal(signum: int, frame: FrameType | None) -> None:

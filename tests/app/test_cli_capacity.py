@@ -4,18 +4,23 @@ logging that writes only what is asked for (one line per exchange, ``--access-lo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from servers import free_port, run_command
 
+from asgi_translate._workers import balanced
 from asgi_translate.cli import (
     ARGS_ENV,
     GC_THRESHOLD,
@@ -177,3 +182,46 @@ def test_two_workers_serve_one_port_and_stop_cleanly() -> None:
     assert err.count("Started server process") == 2  # two workers
     assert err.count("asgi_translate request_id=") == 20  # each worker logs its own exchanges
     assert "Responses state is per worker" in err
+
+
+def _listening(port: int) -> set[str]:
+    """The socket inodes listening on ``port`` (``/proc/net/tcp``: state 0A is LISTEN)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":
+            found.add(fields[9])
+    return found
+
+
+def _held_sockets(pid: int) -> set[str]:
+    """The socket inodes process ``pid`` holds open."""
+    held = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):  # an fd closed while listed
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                held.add(target[8:-1])
+    return held
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not balanced(), reason="SO_REUSEPORT balances connections only on Linux")
+def test_each_worker_listens_on_a_socket_of_its_own() -> None:
+    """A shared socket gives a burst of connections to whichever worker wakes first; a socket
+    each, bound with SO_REUSEPORT, lets the kernel spread them. The supervisor keeps no copy:
+    a worker's socket closes with it."""
+    port = free_port()
+    args = ["--port", str(port), "--workers", "2", "--response-store", "memory"]
+    with run_command(args, port) as process:
+        deadline = time.monotonic() + 20
+        while len(_listening(port)) < 2 and time.monotonic() < deadline:  # the second may still be starting
+            time.sleep(0.1)
+        sockets = _listening(port)
+        held = _held_sockets(process.pid)
+        statuses = _ask(port, 4)
+        status, err = _stop(process)
+    assert len(sockets) == 2
+    assert not sockets & held
+    assert statuses == [200] * 4 and status == 0, err
+    assert err.count("Uvicorn running on") == 1
