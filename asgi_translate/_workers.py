@@ -3,7 +3,7 @@
 uvicorn binds one socket and hands it to every worker, all of which wait on it: a burst of new
 connections (a client opening its pool, a load balancer's keep-alive connections) goes to
 whichever worker wakes first, often all of it, and a keep-alive connection stays with the worker
-that accepted it for as long as it lives (seen on the capacity benchmark: one of two workers
+that accepted it for as long as it lives (seen in benchmarks/scaling.py: one of two workers
 serving all 100 connections, at half the throughput). On Linux each worker here listens on a
 socket of its own, bound to the same port with ``SO_REUSEPORT``, and the kernel spreads new
 connections across the workers by their addresses. Elsewhere (macOS and Windows do not balance
