@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from servers import closed_port_url, free_port, run_command
+from test_corpus_replay import http_scope
 
 from asgi_translate import TranslateMiddleware
 
@@ -52,20 +53,7 @@ async def exchange(app: Any, path: str, body: bytes) -> tuple[int, bytes]:
     out: list[bytes] = []
     status = [0]
     ended = asyncio.Event()
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
+    scope = http_scope(path, body)
     sent = [False]
 
     async def receive() -> dict[str, Any]:
