@@ -348,7 +348,23 @@ def test_recorded_streams_are_the_same_bytes_with_the_shortcut(
     assert fast == slow and calls == slow_calls
     assert any(fast)  # the stream's bytes came out (a terminator at least)
     whole, whole_calls = translate(schema, client, [b"".join(chunks)], shortcut=True)
-    assert b"".join(whole) == b"".join(slow) and whole_calls == slow_calls
+    assert b"".join(whole) == b"".join(slow)
+    # Read whole, a chunk takes the lane up to its first frame of another shape (OpenRouter's
+    # comments, Groq's "event: error"), and the SSE decoder reads it from there: in those
+    # streams no more deltas take the shortcut than frame by frame, in every other one as many.
+    if all(_lane_shaped(schema, chunk) for chunk in chunks):
+        assert whole_calls == slow_calls
+    else:
+        assert whole_calls <= slow_calls
+
+
+def _lane_shaped(schema: SchemaName, frame: bytes) -> bool:
+    """Whether a whole frame is one the lane reads inside a chunk: one ``data:`` line (chat), or
+    an ``event:`` line and a ``data:`` line (Messages, Responses)."""
+    lines = frame.split(b"\n")
+    if schema == "chat":
+        return len(lines) == 3 and lines[0].startswith(b"data: ")
+    return len(lines) == 4 and lines[0].startswith(b"event: ") and lines[1].startswith(b"data: ")
 
 
 RUN_TEXTS = st.one_of(

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from asgi_translate._hub import frame_template
 from asgi_translate._hub import json as json_backend
-from asgi_translate._hub.canonical import BlockDelta, BlockStart, BlockStop, MessageStart, Request
+from asgi_translate._hub.canonical import BlockDelta, BlockKind, BlockStart, BlockStop, MessageStart, Request
 from asgi_translate._hub.frame_template import FrameTemplate, learn
 from asgi_translate._hub.json import loads_bytes
 from asgi_translate._hub.sse import ServerSentEvent
@@ -482,3 +482,84 @@ def test_a_run_never_answers_other_than_text_of(drawn: list[tuple[str, Any, str]
     texts = template.texts_of_run(frames, start) or []
     answers = [template.text_of(frame) for frame in frames[start : start + len(texts)]]
     assert texts == answers and None not in answers
+
+
+# -- every vendor's text frames are read by the shortcut, and learned -------------------------
+
+_CALL = {"index": 0, "id": "call_1", "function": {"name": "f", "arguments": "{}"}}
+_DETAIL = {"type": "reasoning.text", "text": "t", "signature": "s"}
+_VALUES: list[Any] = [None, "", "x", " more", 5, True, [], {}, [{"index": 0}], [_CALL], [_DETAIL]]
+_DELTA_VALUES = st.sampled_from(_VALUES)
+_DELTAS = st.dictionaries(
+    st.sampled_from(
+        ["content", "reasoning_content", "reasoning", "refusal", "role", "channel", "tool_calls", "reasoning_details"]
+    ),
+    _DELTA_VALUES,
+    max_size=5,
+)
+
+
+@given(delta=_DELTAS, open_kind=st.sampled_from([None, "text", "reasoning", "refusal"]))
+@settings(max_examples=600, deadline=None)
+def test_the_text_of_a_delta_is_what_the_walk_over_every_field_reads(delta: dict[str, Any], open_kind: Any) -> None:
+    """Where the shortcut answers a kind and a text, the decoder's full walk over the delta gives
+    exactly that text, in a block of that kind (opened if another is open); it answers None for
+    every other delta, which the walk then reads."""
+    found = _decoder._text_of(delta)
+    decoder = started_decoder()
+    if open_kind != "text":
+        decoder._close([])
+        if open_kind is not None:
+            decoder._open(open_kind, [])
+    before = decoder._index
+    out: list[Any] = []
+    decoder._walk(dict(delta), out)
+    if found is None:
+        return
+    kind, text = found
+    assert decoder._pending == {} and decoder._signature is None  # nothing else was read
+    if kind == open_kind:
+        assert out == [BlockDelta(before, text)]
+    else:
+        assert out[-2:] == [BlockStart(decoder._index, kind), BlockDelta(decoder._index, text)]
+        assert out[:-2] == ([BlockStop(before)] if open_kind is not None else [])
+
+
+@pytest.mark.parametrize(
+    ("vendor", "delta", "kind"),
+    [
+        ("xAI", '{"reasoning_content":"%s"}', "reasoning"),
+        ("Groq", '{"reasoning":"%s","channel":"analysis"}', "reasoning"),
+        ("GLM", '{"role":"assistant","reasoning_content":"%s"}', "reasoning"),
+        ("vLLM", '{"reasoning":"%s"}', "reasoning"),
+        ("DeepSeek", '{"content":null,"reasoning_content":"%s"}', "reasoning"),
+        ("OpenRouter", '{"role":"assistant","content":"%s"}', "text"),
+    ],
+)
+def test_each_vendors_block_is_opened_by_the_shortcut_and_read_by_a_template(
+    vendor: str, delta: str, kind: BlockKind, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoder = ChatStreamDecoder(make_context(Request(model="m", messages=[])))
+    assert decoder.decode_data(openai(""), "") == [MessageStart("chatcmpl-1", "m")]
+    frame = openai("x").replace(b'{"content":"x"}', (delta % "first").encode())
+    walked: list[dict[str, Any]] = []
+    walk = ChatStreamDecoder._walk
+
+    def counted(self: ChatStreamDecoder, delta: dict[str, Any], out: list[Any]) -> None:
+        walked.append(delta)
+        walk(self, delta, out)
+
+    monkeypatch.setattr(ChatStreamDecoder, "_walk", counted)
+    assert decoder.decode_data(frame, "") == [BlockStart(0, kind), BlockDelta(0, "first")]
+    assert walked == []  # opened without the walk
+    assert kind in decoder._templates  # and learned
+    parsed: list[bytes] = []
+
+    def parse(data: bytes) -> Any:
+        parsed.append(data)
+        return loads_bytes(data)
+
+    monkeypatch.setattr(_decoder, "_loads_bytes", parse)
+    for text in (" second", ' "third"', "\n"):
+        assert decoder.decode_data(frame.replace(b'"first"', json.dumps(text).encode()), "") == (0, text)
+    assert parsed == []  # the template read them all

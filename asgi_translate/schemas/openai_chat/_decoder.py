@@ -148,14 +148,33 @@ class ChatStreamDecoder:
         except ValueError:
             return self.decode(ServerSentEvent(data.decode("utf-8", "replace"), event))
         if self._started and type(chunk) is dict and event == "":
-            text = self._more_text(chunk)
-            if text is not None:
-                if self._probes:
-                    self._learn(data, text, chunk)
-                return (self._index, text)  # BlockDelta(self._index, text), unbuilt
+            plain = self._plain(data, chunk)
+            if plain is not None:
+                return plain
         out = self._chunk(chunk, event)
         if self._probes and out and type(out[-1]) is BlockDelta and event == "":
             self._learn_parsed(data, out, chunk)
+        return out
+
+    def _plain(self, data: bytes, chunk: dict[str, Any]) -> DataEvents | None:
+        """A parsed frame that only carries text (:meth:`_plain_delta`, :func:`_text_of`): the
+        open block's ``(index, text)``, or the events that open the block of another kind (the
+        frame that opens each text and reasoning block: the walk's events, without the walk),
+        learned either way as its template; None for the general path."""
+        delta = self._plain_delta(chunk)
+        found = _text_of(delta) if delta is not None else None
+        if found is None:
+            return None
+        kind, text = found
+        out: DataEvents
+        if kind == self._kind:
+            out = (self._index, text)  # BlockDelta(self._index, text), unbuilt
+        else:
+            out = []
+            self._open(kind, out)
+            out.append(BlockDelta(self._index, text))
+        if self._probes:  # after _open: a template is kept for the open block's kind
+            self._learn(data, text, chunk)
         return out
 
     def _learn_parsed(self, data: bytes, out: list[StreamEvent], chunk: Any) -> None:
@@ -311,27 +330,37 @@ class ChatStreamDecoder:
                 out.append(BlockDelta(self._index, text))
                 return
         if isinstance(delta, dict):
-            self._reasoning(delta, out)
-            text = delta.get("content")
-            if text and isinstance(text, str):
-                self._text("text", text, out)
-            refusal = delta.get("refusal")
-            if refusal and isinstance(refusal, str):
-                self._text("refusal", refusal, out)
-            calls = delta.get("tool_calls")
-            if calls and isinstance(calls, list):
-                for call in calls:
-                    if isinstance(call, dict):
-                        self._tool_call(call, out)
+            self._walk(delta, out)
         finish = choice.get("finish_reason")
         if finish and isinstance(finish, str):
             self._finish = finish
 
+    def _walk(self, delta: dict[str, Any], out: list[StreamEvent]) -> None:
+        """Every field of a delta the decoder reads, in order: the reference that the shortcuts
+        (:func:`_text_of`, frame templates) answer as."""
+        self._reasoning(delta, out)
+        text = delta.get("content")
+        if text and isinstance(text, str):
+            self._text("text", text, out)
+        refusal = delta.get("refusal")
+        if refusal and isinstance(refusal, str):
+            self._text("refusal", refusal, out)
+        calls = delta.get("tool_calls")
+        if calls and isinstance(calls, list):
+            for call in calls:
+                if isinstance(call, dict):
+                    self._tool_call(call, out)
+
     def _more_text(self, chunk: dict[str, Any]) -> str | None:
-        """The fast path for nine chunks in ten, once the stream has started: one choice, no
-        error, no usage (nor Groq's ``x_groq``), no finish_reason, and a delta that only adds text
-        to the open block (:meth:`_delta_text`). Returns that text, or None for the general path
-        (which gives the same events for such a chunk, slower)."""
+        """The text a parsed chunk adds to the open block, when that is all it does (nine chunks
+        in ten, once the stream has started); None for the general path, which gives the same
+        events for such a chunk, slower. The reader a frame template is proved by."""
+        delta = self._plain_delta(chunk)
+        return None if delta is None else self._delta_text(delta)
+
+    def _plain_delta(self, chunk: dict[str, Any]) -> dict[str, Any] | None:
+        """The delta of a chunk that says nothing else: one choice (index 0), no error, no usage
+        (nor Groq's ``x_groq``), no finish_reason. None otherwise."""
         choices = chunk.get("choices")
         if type(choices) is not list or len(choices) != 1 or chunk.get("usage") is not None or chunk.get("error"):
             return None
@@ -341,24 +370,12 @@ class ChatStreamDecoder:
         delta = choice.get("delta")
         if type(delta) is not dict or "x_groq" in chunk:
             return None
-        return self._delta_text(delta)
+        return delta
 
     def _delta_text(self, delta: dict[str, Any]) -> str | None:
-        """The text of a delta that only adds to the open block, else None: ``{"content": str}``
-        while a text block is open, or ``{"content": null, "reasoning_content": str}`` while a
-        reasoning block is open."""
-        size = len(delta)
-        if size == 1:
-            text = delta.get("content")
-            kind = "text"
-        elif size == 2 and "content" in delta and delta["content"] is None:
-            text = delta.get("reasoning_content")
-            kind = "reasoning"
-        else:
-            return None
-        if self._kind != kind or type(text) is not str or not text:
-            return None
-        return text
+        """The text of a delta that only adds to the open block, else None (see :func:`_text_of`)."""
+        found = _text_of(delta)
+        return found[1] if found is not None and found[0] == self._kind else None
 
     def _reasoning(self, delta: dict[str, Any], out: list[StreamEvent]) -> None:
         """``reasoning_content`` (DeepSeek, Qwen, xAI), ``reasoning`` (vLLM, Groq, Ollama) and
@@ -486,6 +503,34 @@ class ChatStreamDecoder:
     def _fail(self, error: StreamError) -> list[StreamEvent]:
         self._done = True
         return [error]
+
+
+def _text_of(delta: dict[str, Any]) -> tuple[BlockKind, str] | None:
+    """The one text a delta carries and the kind of block it goes to, when that is all that
+    :meth:`ChatStreamDecoder._walk` reads in it; None otherwise (the walk then reads it, and
+    answering None is always right). The walk reads the reasoning text (``reasoning_content``,
+    DeepSeek's, else ``reasoning``, vLLM's and Groq's), ``reasoning_details``, ``content``,
+    ``refusal`` and ``tool_calls``, and nothing else: ``role``, Groq's ``channel`` and unknown
+    keys beside the text are ignored there as here, and so are nulls and empty strings.
+
+    Every vendor's text and reasoning frames are read this way, so each learns a frame template
+    (the reader it is proved by): xAI's ``{"reasoning_content": ...}``, Groq's ``{"reasoning":
+    ..., "channel": "analysis"}`` and GLM's ``{"role": "assistant", "reasoning_content": ...}``
+    as much as OpenAI's ``{"content": ...}``."""
+    content = delta.get("content")
+    if len(delta) == 1 and type(content) is str and content:  # {"content": "..."}: most frames
+        return ("text", content)
+    if delta.get("tool_calls") or delta.get("reasoning_details"):
+        return None
+    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+    refusal = delta.get("refusal")
+    text: str | None = content if type(content) is str and content else None
+    refused: str | None = refusal if type(refusal) is str and refusal else None
+    if type(reasoning) is str and reasoning:
+        return None if text or refused else ("reasoning", reasoning)
+    if text:
+        return None if refused else ("text", text)
+    return ("refusal", refused) if refused else None
 
 
 def _stream_error(error: dict[str, Any]) -> StreamError:
