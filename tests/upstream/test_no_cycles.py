@@ -8,8 +8,9 @@ in collections, and its p99 time to first byte the collections' pauses.
 
 Each test runs a few exchanges (warming caches, pools and connections), turns the collector off,
 runs more, and asks :func:`gc.collect` how many unreachable objects it found: none. The remote is
-the CLI's demo model in its own process, so that its garbage is not counted; the proxy runs in
-this process on a private event loop, driven by a minimal ASGI client that makes no cycles either.
+the CLI's demo model (or, for the paths that cancel, a slow chat server) in its own process, so
+that its garbage is not counted; the proxy runs in this process on a private event loop, driven
+by a minimal ASGI client that makes no cycles either.
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
+import subprocess
+import sys
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from servers import closed_port_url, free_port, run_command
+from servers import closed_port_url, free_port, run_command, wait_until_up
 from test_corpus_replay import http_scope
 
 from asgi_translate import TranslateMiddleware
@@ -176,3 +181,141 @@ def test_an_exchange_in_process_leaves_no_cycles(path: str, stream: bool) -> Non
     found, answer = cycles_left(TranslateMiddleware(chat_app(frames, completion), upstream="chat"), path, stream)
     assert b"there" in answer
     assert found == 0
+
+
+# The remote for the paths that cancel: a chat upstream in its own process that streams slowly
+# (a frame every 5 ms, 400 of them), or, for the model "stall", sends one frame and falls silent.
+SLOW_UPSTREAM = """
+import asyncio, json, sys
+import uvicorn
+
+def frame(delta, finish=None):
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    body = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [choice]}
+    return b"data: " + json.dumps(body).encode() + b"\\n\\n"
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    model = json.loads(body or b"{}").get("model")
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+    await send({"type": "http.response.body", "body": frame({"role": "assistant", "content": ""}), "more_body": True})
+    if model == "stall":
+        await asyncio.sleep(30)
+    for _ in range(400):
+        await asyncio.sleep(0.005)
+        await send({"type": "http.response.body", "body": frame({"content": " word"}), "more_body": True})
+    await send({"type": "http.response.body", "body": frame({}, "stop") + b"data: [DONE]\\n\\n"})
+
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", lifespan="off")
+"""
+
+
+@pytest.fixture(scope="module")
+def slow_remote() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-c", SLOW_UPSTREAM, str(port)], stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}", process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.kill()
+        process.communicate(timeout=10)
+
+
+async def leaving(app: Any, path: str, body: bytes) -> tuple[int, bytes]:
+    """One streamed request whose client leaves once the first frames arrived."""
+    out: list[bytes] = []
+    status = [0]
+    first = asyncio.Event()
+    scope = http_scope(path, body)
+    sent = [False]
+
+    async def receive() -> dict[str, Any]:
+        if not sent[0]:
+            sent[0] = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await first.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status[0] = message["status"]
+        elif message.get("body"):
+            out.append(message["body"])
+            first.set()
+
+    await asyncio.wait_for(app(scope, receive, send), 10)
+    return status[0], b"".join(out)
+
+
+#: The cycle asyncio's own selector transport leaves for each socket it closes (the transport,
+#: its socket and their references; uvloop's transports leave none): an exchange cancelled
+#: mid-response closes its upstream connection, whose response was not read to its end.
+TRANSPORT_CYCLE = {"_SelectorSocketTransport": 1, "TransportSocket": 1, "socket": 1, "method": 1, "dict": 1, "tuple": 2}
+
+
+def garbage_of(loop: asyncio.AbstractEventLoop, run: Any) -> Counter[str]:
+    """The kinds of unreachable objects that :data:`EXCHANGES` runs of ``run()`` leave, after
+    three to warm up."""
+    for _ in range(3):
+        loop.run_until_complete(run())
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(EXCHANGES):
+            loop.run_until_complete(run())
+        gc.collect()
+        return Counter(type(value).__name__ for value in gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+def test_exchanges_that_are_cancelled_leave_no_cycles_of_their_own(
+    slow_remote: str, transport: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The paths that end an exchange by cancelling it: the client leaving mid-stream (the
+    disconnect watcher cancels the upstream read) and the upstream falling silent for longer
+    than ``idle_timeout`` (the watchdog cancels it). Each leaves only the cycle of the upstream
+    socket it closed, which is asyncio's."""
+    monkeypatch.setenv("ASGI_TRANSLATE_HTTP", transport)
+    caplog.set_level(logging.INFO, logger="asgi_translate")
+    left = TranslateMiddleware(upstream_url=slow_remote + "/v1", upstream="chat")
+    stalled = TranslateMiddleware(upstream_url=slow_remote + "/v1", upstream="chat", idle_timeout=0.05)
+    question = {"max_tokens": 64, "messages": QUESTION, "stream": True}
+    body = json.dumps({"model": "m", **question}).encode()
+    stall = json.dumps({"model": "stall", **question}).encode()
+    answers: list[bytes] = []
+
+    async def leave() -> None:
+        status, answer = await leaving(left, "/v1/messages", body)
+        assert status == 200 and b"message_stop" not in answer  # left before the end
+        answers.append(answer)
+
+    async def time_out() -> None:
+        status, answer = await exchange(stalled, "/v1/messages", stall)
+        assert status == 200 and b"event: error" in answer and b"sent nothing" in answer
+        answers.append(answer)
+
+    per_exchange = Counter({kind: count * EXCHANGES for kind, count in TRANSPORT_CYCLE.items()})
+    loop = asyncio.new_event_loop()
+    try:
+        assert garbage_of(loop, leave) == per_exchange
+        lines = [r.getMessage() for r in caplog.records if "request_id=" in r.getMessage()]
+        assert len(lines) == 3 + EXCHANGES and all("error=client_disconnected" in line for line in lines)
+        assert garbage_of(loop, time_out) == per_exchange
+        assert len(answers) == 2 * (3 + EXCHANGES)
+        for app in (left, stalled):
+            loop.run_until_complete(app.remote.aclose())  # type: ignore[union-attr]
+    finally:
+        loop.close()
