@@ -150,3 +150,16 @@ def test_the_scaling_benchmark_runs_a_bounded_round(tmp_path: Path) -> None:
     assert all(r["streams"] > 0 and r["failures"] == 0 and r["checked_streams"] > 0 for r in rows)
     assert all(r["cpu_us_per_stream"] > 0 and r["harness_us_per_stream"] > 0 for r in rows)
     assert "| 2 | 0,1 |" in result.stdout
+
+
+def test_the_corpus_benchmark_prints_a_row_per_recorded_chat_stream() -> None:
+    import subprocess
+
+    argv = [sys.executable, str(BENCHMARKS / "corpus.py"), "--streams=1", "--repeats=1"]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line.split(" | ") for line in result.stdout.splitlines() if line.startswith("| ") and "-stream.sse" in line]
+    recorded = sorted(path.name for path in (BENCHMARKS.parent / "tests/fixtures/corpus/chat").glob("*-stream.sse"))
+    assert [row[0].removeprefix("| ") for row in rows] == recorded
+    groq = next(row for row in rows if row[0] == "| groq-reasoning-tool-call-stream.sse")
+    assert groq[1] == "26" and float(groq[2].rstrip(" |")) > 0
