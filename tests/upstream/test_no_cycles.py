@@ -197,6 +197,10 @@ def frame(delta, finish=None):
 async def app(scope, receive, send):
     if scope["type"] != "http":
         return
+    if scope["method"] != "POST":  # the readiness probe
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        return
     body = b""
     while True:
         message = await receive()
