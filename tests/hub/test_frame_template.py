@@ -8,6 +8,7 @@ frame) everywhere else.
 from __future__ import annotations
 
 import json
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -52,6 +53,19 @@ def read(decoder: ChatStreamDecoder, data: bytes) -> str | None:
     except ValueError:
         return None
     return decoder._read(value)
+
+
+def counted_parses(monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: str) -> list[bytes]:
+    """The bytes that ``module.name`` (a JSON parser the module bound at import) parses from now
+    on, each parsed as before: how a test sees which frames were read without parsing."""
+    parsed: list[bytes] = []
+
+    def counted(data: bytes) -> Any:
+        parsed.append(data)
+        return loads_bytes(data)
+
+    monkeypatch.setattr(module, name, counted)
+    return parsed
 
 
 def test_a_template_reads_later_frames_with_any_obfuscation() -> None:
@@ -142,13 +156,7 @@ def shape(template: FrameTemplate | None) -> tuple[bytes, bytes, bytes | None] |
 def test_a_parsed_frame_with_no_backslash_needs_no_probe(monkeypatch: pytest.MonkeyPatch) -> None:
     decoder = started_decoder()
     data = openai(" world", "qfQV")
-    parsed: list[bytes] = []
-
-    def counted(data: bytes) -> Any:
-        parsed.append(data)
-        return loads_bytes(data)
-
-    monkeypatch.setattr(frame_template, "loads_bytes", counted)
+    parsed = counted_parses(monkeypatch, frame_template, "loads_bytes")
     template = learn(data, " world", decoder._read, "obfuscation", loads_bytes(data))
     assert parsed == []  # no probe
     assert template is not None and template.end == b'"}'
@@ -159,13 +167,7 @@ def test_a_parsed_frame_with_no_backslash_needs_no_probe(monkeypatch: pytest.Mon
 
 def test_a_parsed_frame_the_proof_does_not_cover_is_probed(monkeypatch: pytest.MonkeyPatch) -> None:
     decoder = started_decoder()
-    probes: list[bytes] = []
-
-    def counted(data: bytes) -> Any:
-        probes.append(data)
-        return loads_bytes(data)
-
-    monkeypatch.setattr(frame_template, "loads_bytes", counted)
+    probes = counted_parses(monkeypatch, frame_template, "loads_bytes")
     # A backslash anywhere (here in the model's name), the free key's name written twice, a
     # free value that is not the top-level key's, a reader that answers another text.
     backslash = openai(" world").replace(b'"model":"m"', b'"model":"m\\\\"')
@@ -212,13 +214,7 @@ def test_the_decoder_learns_once_and_reads_later_frames_without_parsing(monkeypa
     decoder = started_decoder()
     assert decoder.decode_data(openai(" one", "a1"), "") == (0, " one")
     assert "text" in decoder._templates
-    parsed: list[bytes] = []
-
-    def counted(data: bytes) -> Any:
-        parsed.append(data)
-        return loads_bytes(data)
-
-    monkeypatch.setattr(_decoder, "_loads_bytes", counted)
+    parsed = counted_parses(monkeypatch, _decoder, "_loads_bytes")
     assert decoder.decode_data(openai(" two", "b22"), "") == (0, " two")
     assert decoder.decode_data(openai("\n", "c333"), "") == (0, "\n")
     assert parsed == []  # the template read both
@@ -259,13 +255,7 @@ def test_a_stream_that_never_repeats_spends_a_few_probes_only(monkeypatch: pytes
 def test_texts_with_quotes_and_escapes_are_read_without_parsing_or_probes(monkeypatch: pytest.MonkeyPatch) -> None:
     decoder = started_decoder()
     assert decoder.decode_data(openai(" one"), "") == (0, " one")
-    parsed: list[bytes] = []
-
-    def counted(data: bytes) -> Any:
-        parsed.append(data)
-        return loads_bytes(data)
-
-    monkeypatch.setattr(_decoder, "_loads_bytes", counted)
+    parsed = counted_parses(monkeypatch, _decoder, "_loads_bytes")
     escaped = openai("x").replace(b'"content":"x"', b'"content":"\\u0078"')  # written another way
     for frame, text in [(openai('a "quote"'), 'a "quote"'), (openai("a backslash\\"), "a backslash\\"), (escaped, "x")]:
         assert decoder.decode_data(frame, "") == (0, text)
@@ -343,13 +333,7 @@ def test_an_open_calls_arguments_are_read_by_its_template(monkeypatch: pytest.Mo
     assert opened == [BlockStop(0), BlockStart(1, "tool_call", call_id="call_1", name="f")]
     assert decoder.decode_data(call_frame(0, '{"city": '), "") == [BlockDelta(1, '{"city": ')]  # parsed, learned
     assert None in decoder._templates and decoder._call_index == 1
-    parsed: list[bytes] = []
-
-    def counted(data: bytes) -> Any:
-        parsed.append(data)
-        return loads_bytes(data)
-
-    monkeypatch.setattr(_decoder, "_loads_bytes", counted)
+    parsed = counted_parses(monkeypatch, _decoder, "_loads_bytes")
     assert decoder.decode_data(call_frame(0, '"Par', "x1y2"), "") == (1, '"Par')
     assert decoder.decode_data(call_frame(0, 'is"}'), "") == (1, 'is"}')
     assert parsed == []
@@ -402,13 +386,7 @@ def test_a_run_reads_the_frames_it_opens_with_in_one_parse(monkeypatch: pytest.M
     template = free_template()
     texts = ["a", 'say "hi"', "caf\u00e9\n", "back\\", ",", "\U0001f642", '","', "x"]
     frames = [openai(text, "qf" * i) for i, text in enumerate(texts)]
-    parsed: list[bytes] = []
-
-    def counted(data: bytes) -> Any:
-        parsed.append(data)
-        return loads_bytes(data)
-
-    monkeypatch.setattr(frame_template, "loads_bytes", counted)
+    parsed = counted_parses(monkeypatch, frame_template, "loads_bytes")
     assert template.texts_of_run(frames, 0) == texts
     assert len(parsed) == 1
     assert template.texts_of_run(frames, 5) == texts[5:]
@@ -552,13 +530,7 @@ def test_each_vendors_block_is_opened_by_the_shortcut_and_read_by_a_template(
     assert decoder.decode_data(frame, "") == [BlockStart(0, kind), BlockDelta(0, "first")]
     assert walked == []  # opened without the walk
     assert kind in decoder._templates  # and learned
-    parsed: list[bytes] = []
-
-    def parse(data: bytes) -> Any:
-        parsed.append(data)
-        return loads_bytes(data)
-
-    monkeypatch.setattr(_decoder, "_loads_bytes", parse)
+    parsed = counted_parses(monkeypatch, _decoder, "_loads_bytes")
     for text in (" second", ' "third"', "\n"):
         assert decoder.decode_data(frame.replace(b'"first"', json.dumps(text).encode()), "") == (0, text)
     assert parsed == []  # the template read them all
