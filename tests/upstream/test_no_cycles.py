@@ -52,9 +52,10 @@ def remote() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
 
 
-async def exchange(app: Any, path: str, body: bytes) -> tuple[int, bytes]:
+async def exchange(app: Any, path: str, body: bytes, *, leave: bool = False) -> tuple[int, bytes]:
     """One request through ``app``: its status and body. ``receive`` answers the body, then
-    waits (as a server's does) until the app has sent its last message."""
+    waits (as a server's does) until the app has sent its last message, or, with ``leave``, its
+    first frame: the client goes away mid-stream."""
     out: list[bytes] = []
     status = [0]
     ended = asyncio.Event()
@@ -73,10 +74,10 @@ async def exchange(app: Any, path: str, body: bytes) -> tuple[int, bytes]:
             status[0] = message["status"]
         else:
             out.append(message.get("body", b""))
-            if not message.get("more_body", False):
+            if not message.get("more_body", False) or (leave and message.get("body")):
                 ended.set()
 
-    await app(scope, receive, send)
+    await asyncio.wait_for(app(scope, receive, send), 10)  # a hung exchange fails the test
     return status[0], b"".join(out)
 
 
@@ -233,32 +234,6 @@ def slow_remote() -> Iterator[str]:
         process.communicate(timeout=10)
 
 
-async def leaving(app: Any, path: str, body: bytes) -> tuple[int, bytes]:
-    """One streamed request whose client leaves once the first frames arrived."""
-    out: list[bytes] = []
-    status = [0]
-    first = asyncio.Event()
-    scope = http_scope(path, body)
-    sent = [False]
-
-    async def receive() -> dict[str, Any]:
-        if not sent[0]:
-            sent[0] = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await first.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            status[0] = message["status"]
-        elif message.get("body"):
-            out.append(message["body"])
-            first.set()
-
-    await asyncio.wait_for(app(scope, receive, send), 10)
-    return status[0], b"".join(out)
-
-
 #: The cycle asyncio's own selector transport leaves for each socket it closes (the transport,
 #: its socket and their references; uvloop's transports leave none): an exchange cancelled
 #: mid-response closes its upstream connection, whose response was not read to its end.
@@ -302,7 +277,7 @@ def test_exchanges_that_are_cancelled_leave_no_cycles_of_their_own(
     answers: list[bytes] = []
 
     async def leave() -> None:
-        status, answer = await leaving(left, "/v1/messages", body)
+        status, answer = await exchange(left, "/v1/messages", body, leave=True)
         assert status == 200 and b"message_stop" not in answer  # left before the end
         answers.append(answer)
 
