@@ -170,7 +170,7 @@ def learn(
                 tail, end = tail[:free_start], tail[free_end:]
     template = FrameTemplate(head, tail, end)
     proved_free = None if end is None else free_value
-    if parsed is not _UNPARSED and _proved_as_parsed(data, text, read, parsed, free, proved_free):
+    if parsed is not _UNPARSED and _proved_as_parsed(data, slot, text, read, parsed, free, proved_free):
         return template
     probe_free = b"probe" if free_value != b"probe" else b"probf"
     probe = head + _MARK_BYTES + (tail if end is None else tail + probe_free + end)
@@ -186,19 +186,32 @@ def learn(
 
 
 def _proved_as_parsed(
-    data: bytes, text: str, read: Callable[[Any], str | None], parsed: Any, free: str | None, free_value: bytes | None
+    data: bytes,
+    slot: bytes,
+    text: str,
+    read: Callable[[Any], str | None],
+    parsed: Any,
+    free: str | None,
+    free_value: bytes | None,
 ) -> bool:
     """Whether ``data`` (parsed: ``parsed``) proves its template without a probe, whose parse
     costs about 10,000 instructions on the frame that opens each block of every stream.
 
-    In JSON with no backslash, every string is written as its UTF-8 between two quotes, which is
-    what ``dumpb`` writes for a string that needs no escape (one that needed one would have put a
-    backslash in the frame). The string ``read`` answered is one of the parsed value's (both
-    decoders' readers answer one as it is), so it is written as ``dumpb(text)``, which ``learn``
-    found once: the slot is that string, as the probe would have shown. The free slot is the
-    top-level key's value when that value is the slot's bytes and the key's name is written once
-    in the frame: the top-level key is written somewhere, so that once is the one ``learn`` cut."""
-    if 92 in data or read(parsed) != text:  # 92: a backslash
+    The proof needs every backslash of the frame to be in ``slot`` (``dumpb(text)``, which
+    ``learn`` found once in it): none, in most frames; the text's own escapes (a quote, a line
+    break, the ``{\\"`` that opens nearly every call's arguments) in the rest. Then the string
+    ``read`` answered, one of the parsed value's (both decoders' readers answer one as it is),
+    is written at the slot. Written with no backslash, it is its UTF-8 between two quotes, what
+    ``dumpb`` writes for a string that needs no escape: the slot's bytes, found once. Written
+    with one, it holds one of the slot's backslashes, so it overlaps the slot; it cannot open
+    before it (the slot's opening quote, with no backslash before it, would close it first),
+    nor inside it (each quote inside the slot follows a backslash, which is no JSON outside a
+    string; the closing quote is followed by none of the slot's bytes): it opens where the slot
+    does, and the slot, a whole JSON string, is what it is. The free slot is the top-level key's
+    value when that value is the slot's bytes and the key's name is written once in the frame:
+    the top-level key is written somewhere, with no backslash (only the slot has any), so that
+    once is the one ``learn`` cut."""
+    if (92 in data and data.count(b"\\") != slot.count(b"\\")) or read(parsed) != text:  # 92: a backslash
         return False
     if free_value is None:
         return True

@@ -165,6 +165,23 @@ def test_a_parsed_frame_with_no_backslash_needs_no_probe(monkeypatch: pytest.Mon
     assert template.text_of(openai("next", "abc")) == "next"
 
 
+@pytest.mark.parametrize("text", ['{"', "line\nbreak", 'a "quote" and a \\'])
+def test_a_parsed_frame_whose_backslashes_are_its_texts_needs_no_probe(
+    monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    """The escapes of the text itself (the ``{\\"`` that opens a call's arguments, a line break,
+    a quote) are in the slot: the proof holds without a probe, and keeps what the probe keeps."""
+    decoder = started_decoder()
+    data = openai(text, "qfQV")
+    assert b"\\" in data
+    parsed = counted_parses(monkeypatch, frame_template, "loads_bytes")
+    template = learn(data, text, decoder._read, "obfuscation", loads_bytes(data))
+    assert parsed == []
+    assert shape(template) == shape(learn(data, text, decoder._read, "obfuscation"))
+    assert len(parsed) == 1
+    assert template is not None and template.text_of(openai('next "one"', "abc")) == 'next "one"'
+
+
 def test_a_parsed_frame_the_proof_does_not_cover_is_probed(monkeypatch: pytest.MonkeyPatch) -> None:
     decoder = started_decoder()
     probes = counted_parses(monkeypatch, frame_template, "loads_bytes")
@@ -185,17 +202,31 @@ def test_a_parsed_frame_the_proof_does_not_cover_is_probed(monkeypatch: pytest.M
 @given(
     text=st.text(alphabet=st.characters(codec="utf-8"), max_size=12),
     obfuscation=st.one_of(st.none(), st.text(max_size=6)),
-    model=st.sampled_from(["m", "obfuscation", "m\\", " world"]),
+    model=st.one_of(
+        st.sampled_from(["m", "obfuscation", "m\\", " world", '{"', '"', '\\"', "<text>", 'x"<text>']),
+        st.text(max_size=6),
+    ),
     extra=st.sampled_from(["", ',"extra":{"obfuscation":"qfQV"}', ',"obfuscation":"qfQV"']),
+    escaped=st.booleans(),
 )
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=600, deadline=None)
 def test_a_parsed_frame_learns_what_the_probe_learns(
-    text: str, obfuscation: str | None, model: str, extra: str
+    text: str, obfuscation: str | None, model: str, extra: str, escaped: bool
 ) -> None:
-    """The proof without a probe only ever keeps the template the probe keeps."""
+    """The proof without a probe only ever keeps the template the probe keeps: also where the
+    text is written with an escape it does not need (``escaped``: its first character as
+    ``\\uXXXX``) and another string holds the bytes ``dumpb`` writes for it (a model named
+    ``x"`` + the text is written ``"x\\"<text>"``, whose end is the text between quotes)."""
     decoder = started_decoder()
+    model = model.replace("<text>", text)
     data = openai(text, obfuscation).replace(b'"model":"m"', b'"model":' + json.dumps(model).encode())
     data = data.replace(b'"usage":null', b'"usage":null' + extra.encode())
+    if escaped and text:
+        written = json.dumps(text, ensure_ascii=False).encode()
+        first = text[0]  # as \\uXXXX, or the surrogate pair json.dumps writes beyond the BMP
+        spelled = b"\\u%04x" % ord(first) if ord(first) < 0x10000 else json.dumps(first).encode()[1:-1]
+        rest = json.dumps(text[1:], ensure_ascii=False).encode()[1:]
+        data = data.replace(b'"content":' + written, b'"content":"' + spelled + rest, 1)
     try:
         value = loads_bytes(data)
     except ValueError:  # a duplicate key written twice is still JSON; anything else is not made here
