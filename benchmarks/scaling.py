@@ -21,6 +21,13 @@ what the machine had left for the workers:
   the proxy's (one worker) and the harness's CPU per stream. On a machine with no core to spare
   for the harness the ratio cannot pass it, however well the workers scale.
 
+``--cpu-budget F`` takes the harness out of the reading instead of computing around it: each worker
+gets ``F`` of a core (a CPU cgroup with a CFS quota of ``N * F`` cores over the proxy's whole process
+tree, on its ``N`` cores), the same for one worker as for N, and the ``(1 - F) * cores`` left is the
+harness's. With ``F`` under what the harness leaves (0.75 on two cores, where nginx + wrk take about
+0.35 of a core at two workers' pace), N workers against one is what the workers themselves scale by:
+the question ``--workers`` has to answer. Needs root and the ``cpu`` controller (cgroup v1 or v2).
+
 Needs ``nginx`` with the echo module and ``wrk`` (Debian: ``apt-get install nginx-light
 libnginx-mod-http-echo wrk``); everything listens on 127.0.0.1 and every run is bounded by
 ``--window``. The proxy runs from this interpreter's environment, like ``capacity.py``.
@@ -37,6 +44,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -143,18 +152,58 @@ def run_wrk(folder: Path, port: int, connections: int, seconds: int, check: bool
     return {"requests": requests, "failed": failed, "good": good, "bad": bad, "duration_us": duration}, cpu
 
 
+CGROUP_V2 = Path("/sys/fs/cgroup")
+CGROUP_V1_CPU = Path("/sys/fs/cgroup/cpu")
+CFS_PERIOD_US = 100_000
+
+
+@contextmanager
+def cpu_budget(pids: list[int], cores: float) -> Iterator[Path]:
+    """``pids`` (each a process, its threads with it) in a fresh CPU cgroup allowed ``cores`` of CPU
+    time per wall second, for as long as the block runs. The processes must be gone, or moved out,
+    when it ends: the cgroup is removed then."""
+    quota = round(cores * CFS_PERIOD_US)
+    controllers = CGROUP_V2 / "cgroup.controllers"
+    v2 = controllers.exists() and "cpu" in controllers.read_text().split()
+    parent = CGROUP_V2 if v2 else CGROUP_V1_CPU
+    if not v2 and not (parent / "cpu.cfs_quota_us").exists():
+        raise RuntimeError(f"--cpu-budget needs the cpu cgroup controller (v2 at {CGROUP_V2}, or v1 at {parent})")
+    if v2:  # the controller has to be handed down before a child group has its cpu.max
+        (parent / "cgroup.subtree_control").write_text("+cpu")
+    group = parent / f"asgi-translate-scaling-{os.getpid()}"
+    group.mkdir()
+    try:
+        if v2:
+            (group / "cpu.max").write_text(f"{quota} {CFS_PERIOD_US}")
+        else:
+            (group / "cpu.cfs_period_us").write_text(str(CFS_PERIOD_US))
+            (group / "cpu.cfs_quota_us").write_text(str(quota))
+        for pid in pids:
+            (group / "cgroup.procs").write_text(str(pid))
+        yield group
+    finally:
+        for _ in range(50):  # the stopped processes leave the group as the kernel reaps them
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+
 def measure(folder: Path, workers: int, upstream_port: int, nginx_pid: int, opts: argparse.Namespace) -> dict[str, Any]:
     cores = "0" if workers == 1 else ",".join(str(i) for i in range(min(workers, os.cpu_count() or 1)))
     target = launch("proxy" if workers == 1 else f"proxy-{workers}", upstream_port, cores, workers, opts.per_write)
-    try:
+    with ExitStack() as stack:
+        stack.callback(stop, target.proc)
+        if opts.cpu_budget:
+            stack.enter_context(cpu_budget(list(tree_cpu_by_pid(target.proc.pid)), workers * opts.cpu_budget))
+            stack.callback(stop, target.proc)  # before the group is removed: it must be empty by then
         checked, _ = run_wrk(folder, target.port, opts.connections, opts.warmup, check=True)
         if checked["bad"] or checked["failed"] or not checked["good"]:
             raise RuntimeError(f"{workers} worker(s): streams without their terminator in the warm-up: {checked}")
         proxy0, nginx0 = tree_cpu_by_pid(target.proc.pid), tree_cpu_seconds(nginx_pid)
         result, wrk_cpu = run_wrk(folder, target.port, opts.connections, opts.window, check=False)
         proxy1, nginx1 = tree_cpu_by_pid(target.proc.pid), tree_cpu_seconds(nginx_pid)
-    finally:
-        stop(target.proc)
     elapsed = result["duration_us"] / 1e6
     streams = result["requests"] - result["failed"]
     shares = sorted(((used - proxy0.get(pid, 0.0)) / elapsed for pid, used in proxy1.items()), reverse=True)
@@ -163,6 +212,7 @@ def measure(folder: Path, workers: int, upstream_port: int, nginx_pid: int, opts
     return {
         "workers": workers,
         "cores": cores,
+        "cpu_budget": opts.cpu_budget,
         "connections": opts.connections,
         "window_s": round(elapsed, 2),
         "streams": streams,
@@ -180,10 +230,12 @@ def measure(folder: Path, workers: int, upstream_port: int, nginx_pid: int, opts
 def render(result: dict[str, Any]) -> str:
     rows = result["rows"]
     one = next((r for r in rows if r["workers"] == 1 and r["streams_per_s"]), None)
+    budget = rows[0].get("cpu_budget") if rows else None
     lines = [
         f"Worker scaling ({result['date']}, {result['machine']}; load average {result['loadavg_before'][0]:.1f} "
         f"before, {result['loadavg_after'][0]:.1f} after): 54-frame chat stream, Messages client, "
-        f"{rows[0]['connections'] if rows else 0} connections; nginx + wrk on core {HARNESS_CORE}",
+        f"{rows[0]['connections'] if rows else 0} connections; nginx + wrk on core {HARNESS_CORE}"
+        + (f"; each worker held to {budget:g} of a core (a CPU cgroup)" if budget else ""),
         "",
         "| workers | cores | streams/s | vs 1 worker | CPU µs / stream | cores used: workers (each) / harness "
         "| harness µs / stream | streams/s per core used, vs 1 worker | ceiling here, vs 1 worker |",
@@ -197,7 +249,7 @@ def render(result: dict[str, Any]) -> str:
             efficiency = f"{per_core:,.0f} ({per_core / (one['streams_per_s'] / one['proxy_cores']):.2f})"
             if row["workers"] > 1:
                 c, h = one["cpu_us_per_stream"], row["harness_us_per_stream"]
-                ceiling = f"{min(row['workers'], result['cpus'] * c / (c + h)):.2f}x"
+                ceiling = f"{min(row['workers'], result['cpus'] * c / ((budget or 1.0) * (c + h))):.2f}x"
         each = " + ".join(f"{share:.2f}" for share in row["process_cores"] if share >= 0.01)
         lines.append(
             f"| {row['workers']} | {row['cores']} | {row['streams_per_s']:,.0f} | {ratio} "
@@ -208,9 +260,10 @@ def render(result: dict[str, Any]) -> str:
             lines.append(f"|  | {row['failures']} requests failed (wrk's errors) |")
     lines += [
         "",
-        "Ceiling: the most N workers can serve against one worker that has a core to itself, once the harness",
-        "takes its share of the same cores: min(N, cores x c / (c + h)), c and h the one-worker and harness",
-        "CPU per stream. A ratio at its ceiling means the workers scale; the rest of the gap is the machine.",
+        "Ceiling: the most N workers can serve against one worker that has its budget F to itself (a whole",
+        "core without --cpu-budget), once the harness takes its share of the same cores:",
+        "min(N, cores x c / (F x (c + h))), c and h the one-worker and harness CPU per stream.",
+        "A ratio at its ceiling means the workers scale; the rest of the gap is the machine.",
     ]
     return "\n".join(lines)
 
@@ -222,6 +275,12 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=2, help="seconds of load before the window (whole seconds: wrk)")
     p.add_argument("--window", type=int, default=8, help="seconds measured (whole seconds)")
     p.add_argument("--per-write", type=int, default=6, help="frames per upstream write")
+    p.add_argument(
+        "--cpu-budget",
+        type=float,
+        metavar="F",
+        help="each worker gets F of a core (a CPU cgroup; root), the harness the rest",
+    )
     p.add_argument("--out", default=str(HERE / "results" / "scaling.json"))
     p.add_argument("--render", metavar="PATH", help="print the table of a saved result")
     opts = p.parse_args()

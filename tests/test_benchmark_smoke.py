@@ -122,6 +122,57 @@ def test_the_scaling_table_reads_each_ratio_off_the_rows() -> None:
     assert "| 2 | 0,1 | 1,400 | 1.75x | 1,000 | 1.40 (0.70 + 0.70) / 0.35 | 250 | 1,000 (1.00) | 1.60x |" in table
 
 
+def test_the_scaling_ceiling_under_a_cpu_budget_counts_each_worker_at_its_budget() -> None:
+    """Held to F of a core, one worker is the F-core baseline: two workers can reach cores x c /
+    (F x (c + h)) of it, not cores x c / (c + h) as against a whole core."""
+    scaling = load_benchmark("scaling")
+    row = {"connections": 100, "failures": 0, "cpu_budget": 0.75, "harness_us_per_stream": 500.0}
+    one = {**row, "workers": 1, "cores": "0", "streams_per_s": 750.0, "cpu_us_per_stream": 1000.0,
+           "proxy_cores": 0.75, "process_cores": [0.75, 0.0], "harness_cores": 0.1}  # fmt: skip
+    two = {**row, "workers": 2, "cores": "0,1", "streams_per_s": 1350.0, "cpu_us_per_stream": 1100.0,
+           "proxy_cores": 1.5, "process_cores": [0.75, 0.75, 0.0], "harness_cores": 0.3}  # fmt: skip
+    result = {
+        "date": "d",
+        "machine": "m",
+        "cpus": 2,
+        "loadavg_before": [0.1],
+        "loadavg_after": [0.2],
+        "rows": [one, two],
+    }
+    table = scaling.render(result)
+    assert "each worker held to 0.75 of a core (a CPU cgroup)" in table
+    # 2 x 1000 / (0.75 x 1500) = 1.78; 1,350 / 1.5 cores = 900 per core, 0.90 of one worker's 1,000.
+    assert "| 2 | 0,1 | 1,350 | 1.80x | 1,100 | 1.50 (0.75 + 0.75) / 0.30 | 500 | 900 (0.90) | 1.78x |" in table
+
+
+def test_the_scaling_cpu_budget_holds_a_process_in_its_own_cgroup_and_removes_it() -> None:
+    import subprocess
+    from contextlib import ExitStack
+
+    scaling = load_benchmark("scaling")
+    v2 = scaling.CGROUP_V2 / "cgroup.controllers"
+    has_cpu = (v2.exists() and "cpu" in v2.read_text().split()) or (scaling.CGROUP_V1_CPU / "cpu.cfs_quota_us").exists()
+    if os.geteuid() != 0 or not has_cpu:
+        pytest.skip("--cpu-budget needs root and the cpu cgroup controller")
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        with ExitStack() as stack:
+            try:
+                group = stack.enter_context(scaling.cpu_budget([sleeper.pid], 0.5))
+            except OSError as exc:  # a container may show the controller read-only
+                pytest.skip(f"cannot make a cpu cgroup here: {exc}")
+            stack.callback(sleeper.wait)  # these two run first: the group must be empty to go
+            stack.callback(sleeper.kill)
+            assert str(sleeper.pid) in (group / "cgroup.procs").read_text().split()
+            v2_max = group / "cpu.max"
+            v1_quota = group / "cpu.cfs_quota_us"
+            assert (v2_max.read_text().split()[0] if v2_max.exists() else v1_quota.read_text().strip()) == "50000"
+        assert not group.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
 @pytest.mark.slow
 def test_the_scaling_benchmark_runs_a_bounded_round(tmp_path: Path) -> None:
     """One and two workers for a second each behind nginx + wrk (installed by .ci/run):
