@@ -28,6 +28,10 @@ harness's. With ``F`` under what the harness leaves (0.75 on two cores, where ng
 0.35 of a core at two workers' pace), N workers against one is what the workers themselves scale by:
 the question ``--workers`` has to answer. Needs root and the ``cpu`` controller (cgroup v1 or v2).
 
+One window moves by 10-20% in CPU per stream from one row to the next on a shared machine, and a
+ratio of two rows by twice that. ``--rounds R`` measures the worker counts R times in turn and ends
+the table with the median over the rounds of N workers against one worker of the same round.
+
 Needs ``nginx`` with the echo module and ``wrk`` (Debian: ``apt-get install nginx-light
 libnginx-mod-http-echo wrk``); everything listens on 127.0.0.1 and every run is bounded by
 ``--window``. The proxy runs from this interpreter's environment, like ``capacity.py``.
@@ -40,6 +44,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -190,17 +195,23 @@ def cpu_budget(pids: list[int], cores: float) -> Iterator[Path]:
                 time.sleep(0.1)
 
 
-def measure(folder: Path, workers: int, upstream_port: int, nginx_pid: int, opts: argparse.Namespace) -> dict[str, Any]:
+def measure(
+    folder: Path, workers: int, round_no: int, upstream_port: int, nginx_pid: int, opts: argparse.Namespace
+) -> dict[str, Any]:
     cores = "0" if workers == 1 else ",".join(str(i) for i in range(min(workers, os.cpu_count() or 1)))
     target = launch("proxy" if workers == 1 else f"proxy-{workers}", upstream_port, cores, workers, opts.per_write)
     with ExitStack() as stack:
         stack.callback(stop, target.proc)
+        group = None
         if opts.cpu_budget:
-            stack.enter_context(cpu_budget(list(tree_cpu_by_pid(target.proc.pid)), workers * opts.cpu_budget))
+            group = stack.enter_context(cpu_budget(list(tree_cpu_by_pid(target.proc.pid)), workers * opts.cpu_budget))
             stack.callback(stop, target.proc)  # before the group is removed: it must be empty by then
         checked, _ = run_wrk(folder, target.port, opts.connections, opts.warmup, check=True)
         if checked["bad"] or checked["failed"] or not checked["good"]:
             raise RuntimeError(f"{workers} worker(s): streams without their terminator in the warm-up: {checked}")
+        if group is not None:  # a worker still starting when the group was made would run outside it
+            for pid in tree_cpu_by_pid(target.proc.pid):
+                (group / "cgroup.procs").write_text(str(pid))
         proxy0, nginx0 = tree_cpu_by_pid(target.proc.pid), tree_cpu_seconds(nginx_pid)
         result, wrk_cpu = run_wrk(folder, target.port, opts.connections, opts.window, check=False)
         proxy1, nginx1 = tree_cpu_by_pid(target.proc.pid), tree_cpu_seconds(nginx_pid)
@@ -211,6 +222,7 @@ def measure(folder: Path, workers: int, upstream_port: int, nginx_pid: int, opts
     harness_cpu = (nginx1 - nginx0) + wrk_cpu
     return {
         "workers": workers,
+        "round": round_no,
         "cores": cores,
         "cpu_budget": opts.cpu_budget,
         "connections": opts.connections,
@@ -229,7 +241,8 @@ def measure(folder: Path, workers: int, upstream_port: int, nginx_pid: int, opts
 
 def render(result: dict[str, Any]) -> str:
     rows = result["rows"]
-    one = next((r for r in rows if r["workers"] == 1 and r["streams_per_s"]), None)
+    ones = {r.get("round", 1): r for r in rows if r["workers"] == 1 and r["streams_per_s"]}
+    rounds = len({r.get("round", 1) for r in rows})
     budget = rows[0].get("cpu_budget") if rows else None
     lines = [
         f"Worker scaling ({result['date']}, {result['machine']}; load average {result['loadavg_before'][0]:.1f} "
@@ -241,9 +254,13 @@ def render(result: dict[str, Any]) -> str:
         "| harness µs / stream | streams/s per core used, vs 1 worker | ceiling here, vs 1 worker |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    ratios: dict[int, list[float]] = {}
     for row in rows:
         ratio = efficiency = ceiling = "-"
+        one = ones.get(row.get("round", 1))
         if one is not None and row["streams_per_s"]:
+            if row["workers"] > 1:
+                ratios.setdefault(row["workers"], []).append(row["streams_per_s"] / one["streams_per_s"])
             ratio = f"{row['streams_per_s'] / one['streams_per_s']:.2f}x"
             per_core = row["streams_per_s"] / row["proxy_cores"]
             efficiency = f"{per_core:,.0f} ({per_core / (one['streams_per_s'] / one['proxy_cores']):.2f})"
@@ -258,6 +275,11 @@ def render(result: dict[str, Any]) -> str:
         )
         if row["failures"]:
             lines.append(f"|  | {row['failures']} requests failed (wrk's errors) |")
+    for workers, values in sorted(ratios.items()):
+        if rounds > 1:
+            listed = ", ".join(f"{v:.2f}" for v in sorted(values))
+            lines += ["", f"Over {rounds} rounds, {workers} workers against one worker of the same round: "
+                      f"median {statistics.median(values):.2f}x ({listed})"]  # fmt: skip
     lines += [
         "",
         "Ceiling: the most N workers can serve against one worker that has its budget F to itself (a whole",
@@ -275,6 +297,7 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=2, help="seconds of load before the window (whole seconds: wrk)")
     p.add_argument("--window", type=int, default=8, help="seconds measured (whole seconds)")
     p.add_argument("--per-write", type=int, default=6, help="frames per upstream write")
+    p.add_argument("--rounds", type=int, default=1, help="measure the worker counts this many times in turn")
     p.add_argument(
         "--cpu-budget",
         type=float,
@@ -306,12 +329,13 @@ def main() -> int:
         )
         try:
             wait_ready(upstream_port, nginx)
-            for workers in (int(w) for w in opts.workers.split(",")):
-                log(f"{workers} worker(s) ...")
-                row = measure(folder, workers, upstream_port, nginx.pid, opts)
-                result["rows"].append(row)
-                log(f"  {row['streams_per_s']:.0f} streams/s, cpu/stream {row['cpu_us_per_stream']}")
-                time.sleep(0.5)
+            for round_no in range(1, opts.rounds + 1):
+                for workers in (int(w) for w in opts.workers.split(",")):
+                    log(f"{workers} worker(s), round {round_no} ...")
+                    row = measure(folder, workers, round_no, upstream_port, nginx.pid, opts)
+                    result["rows"].append(row)
+                    log(f"  {row['streams_per_s']:.0f} streams/s, cpu/stream {row['cpu_us_per_stream']}")
+                    time.sleep(0.5)
         finally:
             stop(nginx)
     save_result(result, opts.out, render)

@@ -145,6 +145,21 @@ def test_the_scaling_ceiling_under_a_cpu_budget_counts_each_worker_at_its_budget
     assert "| 2 | 0,1 | 1,350 | 1.80x | 1,100 | 1.50 (0.75 + 0.75) / 0.30 | 500 | 900 (0.90) | 1.78x |" in table
 
 
+def test_the_scaling_rounds_end_with_the_median_of_each_round_against_its_own_one_worker() -> None:
+    scaling = load_benchmark("scaling")
+    base = {"connections": 100, "failures": 0, "cpu_us_per_stream": 500.0, "harness_us_per_stream": 100.0,
+            "process_cores": [1.0], "harness_cores": 0.2}  # fmt: skip
+    rows = []
+    for round_no, (one, two) in enumerate([(1000.0, 1900.0), (800.0, 1760.0), (1000.0, 1500.0)], start=1):
+        rows.append({**base, "round": round_no, "workers": 1, "cores": "0", "streams_per_s": one, "proxy_cores": 1.0})
+        rows.append({**base, "round": round_no, "workers": 2, "cores": "0,1", "streams_per_s": two, "proxy_cores": 1.6})
+    result = {"date": "d", "machine": "m", "cpus": 2, "loadavg_before": [0.1], "loadavg_after": [0.2], "rows": rows}
+    table = scaling.render(result)
+    # Each round's two workers against that round's one: 1.90, 2.20, 1.50 (not against round 1's 1,000).
+    assert "| 2 | 0,1 | 1,760 | 2.20x |" in table
+    assert "Over 3 rounds, 2 workers against one worker of the same round: median 1.90x (1.50, 1.90, 2.20)" in table
+
+
 def test_the_scaling_cpu_budget_holds_a_process_in_its_own_cgroup_and_removes_it() -> None:
     import subprocess
     from contextlib import ExitStack
