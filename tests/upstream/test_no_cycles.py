@@ -83,25 +83,21 @@ async def exchange(app: Any, path: str, body: bytes, *, leave: bool = False) -> 
 
 def cycles_left(
     app: TranslateMiddleware, path: str, stream: bool, body: bytes | None = None, status: int = 200
-) -> tuple[int, bytes]:
-    """Unreachable objects the collector finds after :data:`EXCHANGES` exchanges, each answered
-    with ``status``, and the last body."""
+) -> tuple[Counter[str], bytes]:
+    """The kinds of unreachable objects the collector finds after :data:`EXCHANGES` exchanges,
+    each answered with ``status``, and the last body."""
     if body is None:
         body = json.dumps({**REQUESTS[path], "stream": stream}).encode()
+    answers: list[bytes] = []
+
+    async def run() -> None:
+        answered, answer = await exchange(app, path, body)
+        assert answered == status, answer
+        answers.append(answer)
+
     loop = asyncio.new_event_loop()
     try:
-        for _ in range(3):
-            answered, answer = loop.run_until_complete(exchange(app, path, body))
-            assert answered == status, answer
-        gc.collect()
-        gc.disable()
-        try:
-            for _ in range(EXCHANGES):
-                answered, answer = loop.run_until_complete(exchange(app, path, body))
-                assert answered == status, answer
-            return gc.collect(), answer
-        finally:
-            gc.enable()
+        return garbage_of(loop, run), answers[-1]
     finally:
         if app.remote is not None:
             loop.run_until_complete(app.remote.aclose())
@@ -118,7 +114,16 @@ def test_a_proxied_exchange_leaves_no_cycles(
     app = TranslateMiddleware(upstream_url=remote + "/v1", upstream="chat")
     found, answer = cycles_left(app, path, stream)
     assert b"there" in answer  # the demo's "You said: hello there", whole or a word per frame
-    assert found == 0
+    if transport == "httpx":
+        # httpcore now and then drops the upstream connection of an exchange that ended well (about
+        # one run in four here: when the response is closed before the chunked body's last chunk
+        # has been read, the connection cannot go back to the pool), and asyncio's transport leaves
+        # its cycle for that socket. Those cycles are asyncio's; nothing else may be left.
+        closed = found["_SelectorSocketTransport"]
+        sockets = Counter({kind: count * closed for kind, count in TRANSPORT_CYCLE.items()})
+        assert closed <= EXCHANGES and sockets <= found
+        found -= sockets
+    assert found == Counter()
 
 
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
@@ -130,16 +135,16 @@ def test_failed_exchanges_leave_no_cycles(remote: str, transport: str, monkeypat
     chat = TranslateMiddleware(upstream_url=remote, upstream="chat")
     found, answer = cycles_left(chat, "/v1/messages", False, refused, 400)
     assert json.loads(answer)["type"] == "error"
-    assert found == 0
+    assert found == Counter()
     # The demo answers /v1/responses itself (translated); under another prefix it is its model's 404.
     elsewhere = TranslateMiddleware(upstream_url=remote + "/elsewhere/v1", upstream="responses")
     found, answer = cycles_left(elsewhere, "/v1/messages", True, status=404)
     assert json.loads(answer)["error"]["type"] == "not_found_error"
-    assert found == 0
+    assert found == Counter()
     unreachable = TranslateMiddleware(upstream_url=closed_port_url(), upstream="chat")
     found, answer = cycles_left(unreachable, "/v1/messages", True, status=502)
     assert "Could not reach" in json.loads(answer)["error"]["message"]
-    assert found == 0
+    assert found == Counter()
 
 
 def chat_app(frames: list[dict[str, Any]], completion: dict[str, Any]) -> Any:
@@ -181,7 +186,7 @@ def test_an_exchange_in_process_leaves_no_cycles(path: str, stream: bool) -> Non
     }
     found, answer = cycles_left(TranslateMiddleware(chat_app(frames, completion), upstream="chat"), path, stream)
     assert b"there" in answer
-    assert found == 0
+    assert found == Counter()
 
 
 # The remote for the paths that cancel: a chat upstream in its own process that streams slowly
@@ -270,7 +275,9 @@ def test_exchanges_that_are_cancelled_leave_no_cycles_of_their_own(
     monkeypatch.setenv("ASGI_TRANSLATE_HTTP", transport)
     caplog.set_level(logging.INFO, logger="asgi_translate")
     left = TranslateMiddleware(upstream_url=slow_remote + "/v1", upstream="chat")
-    stalled = TranslateMiddleware(upstream_url=slow_remote + "/v1", upstream="chat", idle_timeout=0.05)
+    # 0.25 s: long enough for the stalled answer's first frame to arrive on a busy machine (at
+    # 0.05 s it now and then did not, and the exchange ended as a 504 before its stream began).
+    stalled = TranslateMiddleware(upstream_url=slow_remote + "/v1", upstream="chat", idle_timeout=0.25)
     question = {"max_tokens": 64, "messages": QUESTION, "stream": True}
     body = json.dumps({"model": "m", **question}).encode()
     stall = json.dumps({"model": "stall", **question}).encode()
