@@ -202,16 +202,12 @@ def measure(
     target = launch("proxy" if workers == 1 else f"proxy-{workers}", upstream_port, cores, workers, opts.per_write)
     with ExitStack() as stack:
         stack.callback(stop, target.proc)
-        group = None
-        if opts.cpu_budget:
-            group = stack.enter_context(cpu_budget(list(tree_cpu_by_pid(target.proc.pid)), workers * opts.cpu_budget))
-            stack.callback(stop, target.proc)  # before the group is removed: it must be empty by then
         checked, _ = run_wrk(folder, target.port, opts.connections, opts.warmup, check=True)
         if checked["bad"] or checked["failed"] or not checked["good"]:
             raise RuntimeError(f"{workers} worker(s): streams without their terminator in the warm-up: {checked}")
-        if group is not None:  # a worker still starting when the group was made would run outside it
-            for pid in tree_cpu_by_pid(target.proc.pid):
-                (group / "cgroup.procs").write_text(str(pid))
+        if opts.cpu_budget:  # after the warm-up, when every worker has started: one still starting would run outside
+            stack.enter_context(cpu_budget(list(tree_cpu_by_pid(target.proc.pid)), workers * opts.cpu_budget))
+            stack.callback(stop, target.proc)  # before the group is removed: it must be empty by then
         proxy0, nginx0 = tree_cpu_by_pid(target.proc.pid), tree_cpu_seconds(nginx_pid)
         result, wrk_cpu = run_wrk(folder, target.port, opts.connections, opts.window, check=False)
         proxy1, nginx1 = tree_cpu_by_pid(target.proc.pid), tree_cpu_seconds(nginx_pid)
@@ -259,12 +255,12 @@ def render(result: dict[str, Any]) -> str:
         ratio = efficiency = ceiling = "-"
         one = ones.get(row.get("round", 1))
         if one is not None and row["streams_per_s"]:
-            if row["workers"] > 1:
-                ratios.setdefault(row["workers"], []).append(row["streams_per_s"] / one["streams_per_s"])
-            ratio = f"{row['streams_per_s'] / one['streams_per_s']:.2f}x"
+            vs_one = row["streams_per_s"] / one["streams_per_s"]
+            ratio = f"{vs_one:.2f}x"
             per_core = row["streams_per_s"] / row["proxy_cores"]
             efficiency = f"{per_core:,.0f} ({per_core / (one['streams_per_s'] / one['proxy_cores']):.2f})"
             if row["workers"] > 1:
+                ratios.setdefault(row["workers"], []).append(vs_one)
                 c, h = one["cpu_us_per_stream"], row["harness_us_per_stream"]
                 ceiling = f"{min(row['workers'], result['cpus'] * c / ((budget or 1.0) * (c + h))):.2f}x"
         each = " + ".join(f"{share:.2f}" for share in row["process_cores"] if share >= 0.01)

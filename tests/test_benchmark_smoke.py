@@ -100,6 +100,11 @@ def test_the_scaling_harness_replays_the_chat_stream_byte_for_byte(tmp_path: Pat
     assert "listen 127.0.0.1:18080" in config
 
 
+def scaling_result(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A saved scaling.py run of ``rows`` on a 2-core machine, for its table."""
+    return {"date": "d", "machine": "m", "cpus": 2, "loadavg_before": [0.1], "loadavg_after": [0.2], "rows": rows}
+
+
 def test_the_scaling_table_reads_each_ratio_off_the_rows() -> None:
     scaling = load_benchmark("scaling")
     row = {"connections": 100, "cores": "0", "failures": 0, "process_cores": [1.0, 0.0]}
@@ -108,15 +113,7 @@ def test_the_scaling_table_reads_each_ratio_off_the_rows() -> None:
            "proxy_cores": 1.4, "process_cores": [0.7, 0.7, 0.001]}  # fmt: skip
     one["harness_us_per_stream"] = two["harness_us_per_stream"] = 250.0
     one["harness_cores"], two["harness_cores"] = 0.2, 0.35
-    result = {
-        "date": "d",
-        "machine": "m",
-        "cpus": 2,
-        "loadavg_before": [0.1],
-        "loadavg_after": [0.2],
-        "rows": [one, two],
-    }
-    table = scaling.render(result)
+    table = scaling.render(scaling_result([one, two]))
     assert "| 1 | 0 | 800 | 1.00x | 1,000 | 0.80 (1.00) / 0.20 | 250 | 1,000 (1.00) | - |" in table
     # 2 workers: 1.75x one worker; 1,000 streams per core used, as one worker; ceiling 2 x 1000/1250.
     assert "| 2 | 0,1 | 1,400 | 1.75x | 1,000 | 1.40 (0.70 + 0.70) / 0.35 | 250 | 1,000 (1.00) | 1.60x |" in table
@@ -131,15 +128,7 @@ def test_the_scaling_ceiling_under_a_cpu_budget_counts_each_worker_at_its_budget
            "proxy_cores": 0.75, "process_cores": [0.75, 0.0], "harness_cores": 0.1}  # fmt: skip
     two = {**row, "workers": 2, "cores": "0,1", "streams_per_s": 1350.0, "cpu_us_per_stream": 1100.0,
            "proxy_cores": 1.5, "process_cores": [0.75, 0.75, 0.0], "harness_cores": 0.3}  # fmt: skip
-    result = {
-        "date": "d",
-        "machine": "m",
-        "cpus": 2,
-        "loadavg_before": [0.1],
-        "loadavg_after": [0.2],
-        "rows": [one, two],
-    }
-    table = scaling.render(result)
+    table = scaling.render(scaling_result([one, two]))
     assert "each worker held to 0.75 of a core (a CPU cgroup)" in table
     # 2 x 1000 / (0.75 x 1500) = 1.78; 1,350 / 1.5 cores = 900 per core, 0.90 of one worker's 1,000.
     assert "| 2 | 0,1 | 1,350 | 1.80x | 1,100 | 1.50 (0.75 + 0.75) / 0.30 | 500 | 900 (0.90) | 1.78x |" in table
@@ -153,8 +142,7 @@ def test_the_scaling_rounds_end_with_the_median_of_each_round_against_its_own_on
     for round_no, (one, two) in enumerate([(1000.0, 1900.0), (800.0, 1760.0), (1000.0, 1500.0)], start=1):
         rows.append({**base, "round": round_no, "workers": 1, "cores": "0", "streams_per_s": one, "proxy_cores": 1.0})
         rows.append({**base, "round": round_no, "workers": 2, "cores": "0,1", "streams_per_s": two, "proxy_cores": 1.6})
-    result = {"date": "d", "machine": "m", "cpus": 2, "loadavg_before": [0.1], "loadavg_after": [0.2], "rows": rows}
-    table = scaling.render(result)
+    table = scaling.render(scaling_result(rows))
     # Each round's two workers against that round's one: 1.90, 2.20, 1.50 (not against round 1's 1,000).
     assert "| 2 | 0,1 | 1,760 | 2.20x |" in table
     assert "Over 3 rounds, 2 workers against one worker of the same round: median 1.90x (1.50, 1.90, 2.20)" in table
@@ -165,16 +153,14 @@ def test_the_scaling_cpu_budget_holds_a_process_in_its_own_cgroup_and_removes_it
     from contextlib import ExitStack
 
     scaling = load_benchmark("scaling")
-    v2 = scaling.CGROUP_V2 / "cgroup.controllers"
-    has_cpu = (v2.exists() and "cpu" in v2.read_text().split()) or (scaling.CGROUP_V1_CPU / "cpu.cfs_quota_us").exists()
-    if os.geteuid() != 0 or not has_cpu:
-        pytest.skip("--cpu-budget needs root and the cpu cgroup controller")
+    if os.geteuid() != 0:
+        pytest.skip("--cpu-budget needs root")
     sleeper = subprocess.Popen(["sleep", "30"])
     try:
         with ExitStack() as stack:
             try:
                 group = stack.enter_context(scaling.cpu_budget([sleeper.pid], 0.5))
-            except OSError as exc:  # a container may show the controller read-only
+            except (RuntimeError, OSError) as exc:  # no cpu controller, or a container's read-only one
                 pytest.skip(f"cannot make a cpu cgroup here: {exc}")
             stack.callback(sleeper.wait)  # these two run first: the group must be empty to go
             stack.callback(sleeper.kill)

@@ -120,7 +120,7 @@ def test_a_proxied_exchange_leaves_no_cycles(
         # has been read, the connection cannot go back to the pool), and asyncio's transport leaves
         # its cycle for that socket. Those cycles are asyncio's; nothing else may be left.
         closed = found["_SelectorSocketTransport"]
-        sockets = Counter({kind: count * closed for kind, count in TRANSPORT_CYCLE.items()})
+        sockets = transport_cycles(closed)
         assert closed <= EXCHANGES and sockets <= found
         found -= sockets
     assert found == Counter()
@@ -245,6 +245,11 @@ def slow_remote() -> Iterator[str]:
 TRANSPORT_CYCLE = {"_SelectorSocketTransport": 1, "TransportSocket": 1, "socket": 1, "method": 1, "dict": 1, "tuple": 2}
 
 
+def transport_cycles(sockets: int) -> Counter[str]:
+    """What :data:`TRANSPORT_CYCLE` leaves for ``sockets`` closed sockets."""
+    return Counter({kind: count * sockets for kind, count in TRANSPORT_CYCLE.items()})
+
+
 def garbage_of(loop: asyncio.AbstractEventLoop, run: Any) -> Counter[str]:
     """The kinds of unreachable objects that :data:`EXCHANGES` runs of ``run()`` leave, after
     three to warm up."""
@@ -293,7 +298,7 @@ def test_exchanges_that_are_cancelled_leave_no_cycles_of_their_own(
         assert status == 200 and b"event: error" in answer and b"sent nothing" in answer
         answers.append(answer)
 
-    per_exchange = Counter({kind: count * EXCHANGES for kind, count in TRANSPORT_CYCLE.items()})
+    per_exchange = transport_cycles(EXCHANGES)
     loop = asyncio.new_event_loop()
     try:
         assert garbage_of(loop, leave) == per_exchange
